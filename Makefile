@@ -1,0 +1,41 @@
+# The service's everyday commands. Every target installs what it needs first (uv from PyPI
+# when missing, then the locked environment), so a fresh machine with only Python works.
+.DEFAULT_GOAL := help
+PORT ?= 8001
+UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PYTEST_ARGS ?=
+
+.PHONY: help uv sync demo test serve lint format stack stack-down
+
+help:
+	@echo "make demo     run the offline demo (scripted model) and print its timelines"
+	@echo "make test     run every test (unit, service over real HTTP, end-to-end pipeline)"
+	@echo "make serve    start the service on port $(PORT) (PORT= to change)"
+	@echo "make lint     ruff check, ruff format --check, mypy --strict"
+	@echo "make stack    start Collector + Jaeger + Prometheus + the service as processes"
+
+uv:
+	@test -x "$(UV)" || python3 -m pip install --user --quiet "uv==0.13.8"
+
+sync: uv
+	@"$(UV)" sync --quiet --frozen
+
+demo: sync
+	@"$(UV)" run --frozen agent-runtime demo
+
+test: sync
+	@"$(UV)" run --frozen pytest $(PYTEST_ARGS)
+
+serve: sync
+	@PORT=$(PORT) "$(UV)" run --frozen agent-runtime serve
+
+lint: sync
+	@"$(UV)" run --frozen ruff check src tests bench
+	@"$(UV)" run --frozen ruff format --check src tests bench
+	@"$(UV)" run --frozen mypy --strict src
+
+format: sync
+	@"$(UV)" run --frozen ruff format src tests bench
+	@"$(UV)" run --frozen ruff check --fix src tests bench
+
+-include deploy/stack.mk

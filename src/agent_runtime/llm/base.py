@@ -1,0 +1,87 @@
+"""The model interface every provider implements, and the values that cross it.
+
+Agents talk to models only through :class:`ChatModel`. Both providers (the offline
+scripted model and any OpenAI-compatible endpoint) stream through the official ``openai``
+client, so the SSE chunk parsing, ``tool_calls`` assembly and the ``chat <model>`` spans of
+the OpenAI instrumentation are the same code path whichever provider is configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool call the model asked for, with its arguments already parsed from JSON."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of the conversation sent to the model (OpenAI chat message shape)."""
+
+    role: Role
+    content: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool offered to the model: name, description and JSON-schema parameters."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of assistant text, streamed as it arrives."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRequest:
+    """A complete tool call, emitted once all of its streamed argument fragments arrived."""
+
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage of one model call, from the final chunk."""
+
+    input_tokens: int
+    output_tokens: int
+
+
+ModelEvent = TextDelta | ToolCallRequest | Usage
+
+
+class ModelError(Exception):
+    """The provider failed (HTTP error, broken stream, malformed chunk): a real failure."""
+
+
+class ChatModel(Protocol):
+    """A streaming chat model.
+
+    ``stream`` yields text deltas as they arrive, each tool call once complete, and the
+    usage last. It raises :class:`ModelError` when the provider fails mid-stream.
+    """
+
+    @property
+    def model_name(self) -> str: ...
+
+    def stream(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> AsyncIterator[ModelEvent]: ...

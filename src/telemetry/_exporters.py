@@ -1,0 +1,122 @@
+"""Exporter and processor wrappers that account for what the SDK drops.
+
+The SDK drops spans and log records silently when its queue is full (one warning) and when
+an export fails; both are counted here in ``agent_runtime.telemetry.dropped`` {signal}, so
+an outage is visible on a dashboard instead of lost behind a log line. The log exporter
+also tells the audit outbox which records reached the Collector.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.metrics import Counter
+from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    LogRecordExporter,
+    LogRecordExportResult,
+)
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from telemetry import names as n
+from telemetry.audit import acknowledge
+
+_log = logging.getLogger(__name__)
+
+
+class CountingSpanExporter(SpanExporter):
+    """Counts the spans of every failed export as dropped."""
+
+    def __init__(self, inner: SpanExporter, dropped: Counter) -> None:
+        self._inner = inner
+        self._dropped = dropped
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self._inner.export(spans)
+        except Exception:
+            _log.exception("span export raised")
+            result = SpanExportResult.FAILURE
+        if result is not SpanExportResult.SUCCESS:
+            self._dropped.add(len(spans), {n.TELEMETRY_SIGNAL: "traces"})
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+class CountingLogExporter(LogRecordExporter):
+    """Counts failed log exports as dropped; acknowledges delivered audit records."""
+
+    def __init__(self, inner: LogRecordExporter, dropped: Counter) -> None:
+        self._inner = inner
+        self._dropped = dropped
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        try:
+            result = self._inner.export(batch)
+        except Exception:
+            _log.exception("log export raised")
+            result = LogRecordExportResult.FAILURE
+        if result is LogRecordExportResult.SUCCESS:
+            acknowledge(_audit_ids(batch))
+        else:
+            self._dropped.add(len(batch), {n.TELEMETRY_SIGNAL: "logs"})
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()  # type: ignore[no-untyped-call]
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self._inner.force_flush(timeout_millis))
+
+
+def _audit_ids(batch: Sequence[ReadableLogRecord]) -> list[str]:
+    ids = []
+    for item in batch:
+        attributes: Any = item.log_record.attributes or {}
+        record_id = attributes.get(n.AUDIT_RECORD_ID)
+        if isinstance(record_id, str):
+            ids.append(record_id)
+    return ids
+
+
+def _queue_full(processor: Any) -> bool:
+    # The SDK's BatchProcessor evicts the oldest item when its deque is full and says so
+    # once; reading its queue is the only way to count each eviction.
+    batch = getattr(processor, "_batch_processor", None)
+    queue = getattr(batch, "_queue", None)
+    return queue is not None and queue.maxlen is not None and len(queue) >= queue.maxlen
+
+
+class CountingBatchSpanProcessor(BatchSpanProcessor):
+    """A BatchSpanProcessor that counts the spans its full queue pushes out."""
+
+    def __init__(self, exporter: SpanExporter, dropped: Counter, **kwargs: Any) -> None:
+        super().__init__(CountingSpanExporter(exporter, dropped), **kwargs)
+        self._dropped = dropped
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context is not None and span.context.trace_flags.sampled and _queue_full(self):
+            self._dropped.add(1, {n.TELEMETRY_SIGNAL: "traces"})
+        super().on_end(span)
+
+
+class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
+    """A BatchLogRecordProcessor that counts the records its full queue pushes out."""
+
+    def __init__(self, exporter: LogRecordExporter, dropped: Counter, **kwargs: Any) -> None:
+        super().__init__(CountingLogExporter(exporter, dropped), **kwargs)
+        self._dropped = dropped
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        if _queue_full(self):
+            self._dropped.add(1, {n.TELEMETRY_SIGNAL: "logs"})
+        super().on_emit(log_record)

@@ -1,0 +1,81 @@
+"""One emit call, four sinks (DESIGN §4).
+
+Domain code hands a typed event to :meth:`EventEmitter.emit`; the span event, the metric
+points, the durable audit record (with its OTel log record) and the in-process subscribers
+all follow from that one call, so they cannot disagree. Telemetry never fails the caller:
+each sink's failure is logged and the others still run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanContext
+
+from telemetry.audit import AuditLog
+from telemetry.events import TelemetryEvent
+from telemetry.metrics import MetricsRecorder
+from telemetry.settings import TelemetrySettings
+from telemetry.subscribers import EventContext, SubscriberFanOut
+
+_log = logging.getLogger(__name__)
+
+
+class EventEmitter:
+    """Feeds every event to the span, the metrics, the audit trail and the subscribers."""
+
+    def __init__(
+        self,
+        settings: TelemetrySettings,
+        recorder: MetricsRecorder,
+        audit: AuditLog | None,
+        subscribers: SubscriberFanOut,
+    ) -> None:
+        self._settings = settings
+        self._recorder = recorder
+        self._audit = audit
+        self._subscribers = subscribers
+
+    def emit(
+        self,
+        event: TelemetryEvent,
+        *,
+        span: Span | None = None,
+        origin: SpanContext | None = None,
+    ) -> None:
+        """Record ``event`` everywhere it belongs.
+
+        Args:
+            event: the catalogue event.
+            span: where the span event lands; the current span when omitted.
+            origin: the span context the event belongs to for audit and timeline, when it
+                is not ``span``'s: a decision recorded in a later request still belongs to
+                the trace of the request that waited for it.
+        """
+        target = span if span is not None else trace.get_current_span()
+        context = origin if origin is not None else target.get_span_context()
+        attributes = None
+        if event.on_span and target.is_recording():
+            attributes = event.attributes(self._settings)
+            target.add_event(event.name, attributes)
+        try:
+            self._recorder.record(event)
+        except Exception:
+            _log.exception("metrics for %s failed", event.name)
+        if event.audited and self._audit is not None and context.is_valid:
+            try:
+                if attributes is None:
+                    attributes = event.attributes(self._settings)
+                self._audit.write(event, attributes, context)
+            except Exception:
+                _log.exception("audit record for %s could not be written", event.name)
+        self._subscribers.notify(
+            event,
+            EventContext(
+                trace_id=trace.format_trace_id(context.trace_id),
+                span_id=trace.format_span_id(context.span_id),
+                timestamp=time.time(),
+            ),
+        )

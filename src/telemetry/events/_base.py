@@ -1,0 +1,48 @@
+"""The shape every catalogue event shares."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from opentelemetry.util.types import AttributeValue
+from pydantic import BaseModel, ConfigDict
+
+from telemetry.redaction import digest, safe_content
+from telemetry.settings import TelemetrySettings
+
+Attributes = dict[str, AttributeValue]
+
+
+class TelemetryEvent(BaseModel):
+    """A domain event: typed, immutable, and able to say how it is exported.
+
+    Class attributes say where the event lands (DESIGN §3/§4): ``name`` is the span-event
+    name, ``on_span`` is False for events whose OTel form is a span's start or end rather
+    than a span event, ``audited`` marks the events the audit trail must keep.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ClassVar[str]
+    on_span: ClassVar[bool] = True
+    audited: ClassVar[bool] = False
+
+    session_id: str | None = None
+
+    def attributes(self, settings: TelemetrySettings) -> Attributes:
+        """Span-event and audit attributes; content only when capture is on."""
+        return {}
+
+    def summary(self) -> str:
+        """One human line for the timeline view."""
+        return ""
+
+
+def content_attributes(key: str, text: str | None, settings: TelemetrySettings) -> Attributes:
+    """Length and digest always; the scrubbed, truncated text only with capture on."""
+    if text is None:
+        return {}
+    attrs: Attributes = {f"{key}_length": len(text), f"{key}_sha256": digest(text)}
+    if settings.capture_content:
+        attrs[key] = safe_content(text, settings.capture_max_length)
+    return attrs

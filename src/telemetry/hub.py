@@ -1,0 +1,98 @@
+"""The per-application telemetry object: what the service holds and passes to its parts.
+
+Global OpenTelemetry providers are configured once per process (:mod:`telemetry.setup`);
+everything that belongs to one running application (its audit file, its subscribers, the
+query views over them) lives here, so two apps in one process (a restart in a test) each
+get their own and close them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.trace import Span, SpanContext
+from opentelemetry.util.genai.handler import TelemetryHandler
+
+from telemetry.audit import AuditLog
+from telemetry.emit import EventEmitter
+from telemetry.events import TelemetryEvent
+from telemetry.metrics import MetricsRecorder
+from telemetry.query import AuditLogger, MetricsCollector
+from telemetry.settings import TelemetrySettings
+from telemetry.spans import SpanFactory
+from telemetry.subscribers import NotificationService, Subscriber, SubscriberFanOut
+from telemetry.timeline import TimelineEntry, TimelineRecorder
+
+_SCOPE = "agent_runtime"
+
+
+class Telemetry:
+    """Spans, the emit call, and the seed's query views, for one application.
+
+    Attributes:
+        spans: the span factories (request, agent, tool, handoff, decision).
+        metrics: ``get_metrics()`` and friends, exact whatever the sampler decides.
+        audit: ``get_audit_log()`` over the durable audit store.
+        notifications: the example subscriber (approvals waiting for a human).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: TelemetrySettings | None = None,
+        audit_path: Path | None = None,
+        subscribers: Iterable[Subscriber] = (),
+    ) -> None:
+        self.settings = settings or TelemetrySettings.from_env()
+        self._audit_store = AuditLog(audit_path) if audit_path is not None else None
+        self.metrics = MetricsCollector()
+        self._timeline = TimelineRecorder()
+        self.notifications = NotificationService()
+        fan_out = SubscriberFanOut([self.metrics, self._timeline, self.notifications])
+        for subscriber in subscribers:
+            fan_out.add(subscriber)
+        self._fan_out = fan_out
+        meter = metrics.get_meter(_SCOPE)
+        self._emitter = EventEmitter(
+            self.settings, MetricsRecorder(meter), self._audit_store, fan_out
+        )
+        handler = TelemetryHandler(
+            tracer_provider=trace.get_tracer_provider(),
+            meter_provider=metrics.get_meter_provider(),
+            logger_provider=_logs.get_logger_provider(),
+            instrumentation_scope_name=_SCOPE,
+        )
+        self.spans = SpanFactory(self._emitter, trace.get_tracer(_SCOPE), handler)
+        self.audit: AuditLogger | None = (
+            AuditLogger(self._audit_store) if self._audit_store is not None else None
+        )
+
+    def emit(
+        self,
+        event: TelemetryEvent,
+        *,
+        span: Span | None = None,
+        origin: SpanContext | None = None,
+    ) -> None:
+        """Record ``event`` in all four sinks; see :meth:`EventEmitter.emit`."""
+        self._emitter.emit(event, span=span, origin=origin)
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Add an in-process subscriber; emitters need no change."""
+        self._fan_out.add(subscriber)
+
+    def timeline(self, trace_id: str) -> list[TimelineEntry] | None:
+        """The seed's timeline of one request, or None when it is not (or no longer) known."""
+        return self._timeline.timeline(trace_id)
+
+    def resend_audit(self, *, older_than_s: float = 5.0) -> int:
+        """Ship again the audit records the Collector has not acknowledged."""
+        if self._audit_store is None:
+            return 0
+        return self._audit_store.resend_unexported(older_than_s=older_than_s)
+
+    def close(self) -> None:
+        if self._audit_store is not None:
+            self._audit_store.close()

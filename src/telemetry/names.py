@@ -1,0 +1,104 @@
+"""Every span, event, attribute and metric name the service emits, in one place.
+
+GenAI semantic-convention keys come from the ``opentelemetry.semconv`` constant modules and
+are re-exported here, never retyped. Names the conventions lack live in the project
+namespace ``agent_runtime.*``; each says which convention it waits for. Dashboards, the
+Collector config and the tests depend on these strings: they are the contract.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
+from opentelemetry.semconv._incubating.attributes import session_attributes as _session
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gen_ai_metrics
+from opentelemetry.semconv.attributes import error_attributes as _error
+
+# --- semantic-convention keys (re-exported) ------------------------------------------
+GEN_AI_OPERATION_NAME: Final = _gen_ai.GEN_AI_OPERATION_NAME
+GEN_AI_AGENT_NAME: Final = _gen_ai.GEN_AI_AGENT_NAME
+GEN_AI_CONVERSATION_ID: Final = _gen_ai.GEN_AI_CONVERSATION_ID
+GEN_AI_TOOL_NAME: Final = _gen_ai.GEN_AI_TOOL_NAME
+GEN_AI_TOOL_CALL_ID: Final = _gen_ai.GEN_AI_TOOL_CALL_ID
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = _gen_ai.GEN_AI_TOOL_CALL_ARGUMENTS
+GEN_AI_PROVIDER_NAME: Final = _gen_ai.GEN_AI_PROVIDER_NAME
+GEN_AI_INPUT_MESSAGES: Final = _gen_ai.GEN_AI_INPUT_MESSAGES
+ERROR_TYPE: Final = _error.ERROR_TYPE
+SESSION_ID: Final = _session.SESSION_ID
+
+OPERATION_INVOKE_AGENT: Final = _gen_ai.GenAiOperationNameValues.INVOKE_AGENT.value
+OPERATION_EXECUTE_TOOL: Final = _gen_ai.GenAiOperationNameValues.EXECUTE_TOOL.value
+OPERATION_CHAT: Final = _gen_ai.GenAiOperationNameValues.CHAT.value
+
+METRIC_CLIENT_OPERATION_DURATION: Final = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION
+METRIC_CLIENT_TOKEN_USAGE: Final = _gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
+# Recorded by opentelemetry-util-genai; the semconv package has no constant for them yet.
+METRIC_INVOKE_AGENT_DURATION: Final = "gen_ai.invoke_agent.duration"
+METRIC_EXECUTE_TOOL_DURATION: Final = "gen_ai.execute_tool.duration"
+
+# --- handoffs: contrib's OpenAI Agents instrumentation shape; migrate when semconv has it -
+GEN_AI_HANDOFF_FROM_AGENT: Final = "gen_ai.handoff.from_agent"
+GEN_AI_HANDOFF_TO_AGENT: Final = "gen_ai.handoff.to_agent"
+HANDOFF_TOOL_PREFIX: Final = "transfer_to_"
+
+# --- span names ----------------------------------------------------------------------
+SPAN_AGENT_REQUEST: Final = "agent.request"
+SPAN_HITL_DECISION: Final = "hitl.decision"
+
+# --- span event names (DESIGN §3 catalogue) --------------------------------------------
+EVENT_AGENT_STARTED: Final = "agent.processing_started"
+EVENT_AGENT_COMPLETED: Final = "agent.processing_completed"
+EVENT_AGENT_ERROR: Final = "agent.error"
+EVENT_AGENT_SWITCHED: Final = "agent.switched"
+EVENT_TOOL_EXECUTION_REQUESTED: Final = "tool.execution_requested"
+EVENT_TOOL_APPROVAL_REQUIRED: Final = "tool.approval_required"
+EVENT_HITL_APPROVAL_REQUESTED: Final = "hitl.approval_requested"
+EVENT_HITL_DECISION_MADE: Final = "hitl.decision_made"
+EVENT_SESSION_CREATED: Final = "session.created"
+EVENT_MESSAGE_ADDED: Final = "session.message_added"
+EVENT_SESSION_UPDATED: Final = "session.updated"
+EVENT_SESSION_DELETED: Final = "session.deleted"
+
+# --- project attributes (no convention exists yet) ----------------------------------------
+AGENT_OUTCOME: Final = "agent_runtime.agent.outcome"
+REQUEST_OUTCOME: Final = "agent_runtime.request.outcome"
+SWITCH_FROM: Final = "agent_runtime.switch.from"
+SWITCH_TO: Final = "agent_runtime.switch.to"
+SWITCH_TRIGGER: Final = "agent_runtime.switch.trigger"
+SWITCH_REASON: Final = "agent_runtime.switch.reason"
+SWITCH_CONFIDENCE: Final = "agent_runtime.switch.confidence"
+TOOL_OUTCOME: Final = "agent_runtime.tool.outcome"
+TOOL_ARGUMENTS_SHA256: Final = "agent_runtime.tool.arguments_sha256"
+APPROVAL_REASON: Final = "agent_runtime.approval.reason"
+APPROVAL_TIMEOUT_S: Final = "agent_runtime.approval.timeout_s"
+HITL_DECISION: Final = "agent_runtime.hitl.decision"
+HITL_OUTCOME: Final = "agent_runtime.hitl.outcome"
+HITL_MODIFIED: Final = "agent_runtime.hitl.modified"
+HITL_WAIT_MS: Final = "agent_runtime.hitl.wait_ms"
+HITL_FEEDBACK: Final = "agent_runtime.hitl.feedback"
+MESSAGE_ROLE: Final = "agent_runtime.message.role"
+MESSAGE_CONTENT_LENGTH: Final = "agent_runtime.message.content_length"
+MESSAGE_CONTENT: Final = "agent_runtime.message.content"
+ERROR_MESSAGE: Final = "agent_runtime.error.message"
+AUDIT_EVENT_TYPE: Final = "agent_runtime.audit.event_type"
+AUDIT_RECORD_ID: Final = "agent_runtime.audit.record_id"
+TELEMETRY_SIGNAL: Final = "agent_runtime.telemetry.signal"
+
+# --- project metrics (DESIGN §7) --------------------------------------------------------------
+METRIC_AGENT_SWITCHES: Final = "agent_runtime.agent.switches"
+METRIC_TOOL_CALLS: Final = "agent_runtime.tool.calls"
+METRIC_HITL_DECISIONS: Final = "agent_runtime.hitl.decisions"
+METRIC_HITL_WAIT: Final = "agent_runtime.hitl.wait.duration"
+METRIC_ERRORS: Final = "agent_runtime.errors"
+METRIC_SESSIONS_ACTIVE: Final = "agent_runtime.sessions.active"
+METRIC_TELEMETRY_DROPPED: Final = "agent_runtime.telemetry.dropped"
+
+# --- outcomes: normal endings, never errors (DESIGN §3) -------------------------------------
+OUTCOME_COMPLETED: Final = "completed"
+OUTCOME_HANDED_OFF: Final = "handed_off"
+OUTCOME_REJECTED: Final = "rejected"
+OUTCOME_TIMEOUT: Final = "timeout"
+OUTCOME_DISCONNECTED: Final = "disconnected"
+OUTCOME_SHUTDOWN: Final = "shutdown"
+OUTCOME_ERROR: Final = "error"

@@ -1,0 +1,55 @@
+"""Make captured content safe to export: secrets scrubbed, length bounded.
+
+Only used when content capture is on; with it off nothing but lengths and hashes leaves the
+process. Patterns cover the shapes that leak in practice: provider API keys, bearer and
+JWT tokens, ``password=`` / ``api_key: …`` assignments, private key blocks, and URL
+credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Final
+
+REDACTED: Final = "[REDACTED]"
+
+_PATTERNS: Final[tuple[re.Pattern[str], ...]] = (
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+    re.compile(r"\b(?:sk|pk|rk)-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{20,}"),
+    re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
+    re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]{12,}=*"),
+    re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),
+)
+_ASSIGNMENT: Final = re.compile(
+    r"(?i)\b([A-Za-z0-9_\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key"
+    r"|auth|credential)s?[A-Za-z0-9_\-]*)(\s*[:=]\s*|\s+is\s+)(['\"]?)([^\s'\",;]{3,})"
+)
+
+
+def scrub(text: str) -> str:
+    """Replace every secret-shaped substring with ``[REDACTED]``."""
+    for pattern in _PATTERNS:
+        text = pattern.sub(REDACTED, text)
+    return _ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}{REDACTED}", text)
+
+
+def truncate(text: str, max_length: int) -> str:
+    """Cut ``text`` to ``max_length`` characters, saying how much was dropped."""
+    if len(text) <= max_length:
+        return text
+    return f"{text[:max_length]}…[truncated {len(text) - max_length} chars]"
+
+
+def safe_content(text: str, max_length: int) -> str:
+    """Scrub then truncate: the one way captured content is prepared for export."""
+    return truncate(scrub(text), max_length)
+
+
+def digest(text: str) -> str:
+    """A short SHA-256 of the content: lets two events be matched without exporting it."""
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
