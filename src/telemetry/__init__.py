@@ -73,6 +73,7 @@ from telemetry.events import (
 from telemetry.hub import Telemetry
 from telemetry.query import AuditLogger, MetricsCollector
 from telemetry.redaction import scrub
+from telemetry.request import RequestTrace
 from telemetry.settings import TelemetrySettings
 from telemetry.setup import Providers, configure, configured, shutdown
 from telemetry.sink import EventSink
@@ -103,6 +104,7 @@ __all__ = [
     "NotificationService",
     "Providers",
     "RequestSpan",
+    "RequestTrace",
     "SessionCreated",
     "SessionDeleted",
     "SessionUpdated",

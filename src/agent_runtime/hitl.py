@@ -1,0 +1,272 @@
+"""Human-in-the-loop approvals: hold a risky tool call until a person decides.
+
+A pending approval is stored durably with the span context of the ``execute_tool`` span
+that waits for it, so it survives a disconnect or a restart, and a decision that arrives
+later (in another request, maybe another process) can be linked back to that span. While
+the stream that asked is alive, it waits here on a future; a decision completes the future
+and lands its event on the waiting span. Without a live waiter the decision is still
+recorded, audited and returned to the caller, who resumes the work.
+
+A REJECT, and an approval timeout (REJECT with outcome ``timeout``), are outcomes, not
+errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags
+
+from agent_runtime.errors import (
+    ApprovalAlreadyDecided,
+    ApprovalExpired,
+    ApprovalNotFound,
+    EditRequiresArguments,
+)
+from agent_runtime.store import ApprovalRecord, Store
+from telemetry import (
+    HITLApprovalRequested,
+    HITLDecisionMade,
+    Telemetry,
+    ToolApprovalRequired,
+    ToolRun,
+)
+
+Decision = Literal["APPROVE", "EDIT", "REJECT"]
+
+
+class ApprovalsClosed(Exception):
+    """The service is shutting down: waiting streams stop, approvals stay pending."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What the human (or the timeout) decided for one call."""
+
+    decision: Decision
+    arguments: dict[str, Any]
+    feedback: str | None
+    outcome: Literal["decided", "timeout"]
+    wait_s: float
+
+    @property
+    def approved(self) -> bool:
+        return self.decision != "REJECT"
+
+
+@dataclass(slots=True)
+class _Waiter:
+    future: asyncio.Future[Resolution]
+    tool_run: ToolRun
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
+
+
+def stored_context(record: ApprovalRecord) -> SpanContext:
+    """The waiting span's context, rebuilt from the store (valid across restarts)."""
+    return SpanContext(
+        int(record.trace_id, 16),
+        int(record.span_id, 16),
+        is_remote=True,
+        trace_flags=TraceFlags(record.trace_flags),
+    )
+
+
+class HITLManager:
+    """Stores pending approvals, waits for decisions, and records them."""
+
+    def __init__(
+        self,
+        store: Store,
+        telemetry: Telemetry,
+        *,
+        timeout_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._telemetry = telemetry
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._waiters: dict[str, _Waiter] = {}
+        self._closed = False
+
+    @property
+    def timeout_s(self) -> float:
+        return self._timeout_s
+
+    async def request(
+        self,
+        *,
+        call_id: str,
+        session_id: str,
+        tool: str,
+        arguments: dict[str, Any],
+        agent: str,
+        reason: str,
+        tool_run: ToolRun,
+    ) -> ApprovalRecord:
+        """Store the pending approval and start waiting for it; emits the approval events."""
+        now = self._clock()
+        context = tool_run.span_context
+        record = ApprovalRecord(
+            call_id=call_id,
+            session_id=session_id,
+            tool=tool,
+            arguments=arguments,
+            agent=agent,
+            reason=reason,
+            timeout_s=self._timeout_s,
+            requested_at=now,
+            deadline=now + self._timeout_s,
+            trace_id=trace.format_trace_id(context.trace_id),
+            span_id=trace.format_span_id(context.span_id),
+            trace_flags=int(context.trace_flags),
+        )
+        await self._store.insert_approval(record)
+        self._waiters[call_id] = _Waiter(asyncio.get_running_loop().create_future(), tool_run)
+        span = tool_run.span
+        self._telemetry.emit(
+            ToolApprovalRequired(tool=tool, call_id=call_id, reason=reason, session_id=session_id),
+            span=span,
+        )
+        self._telemetry.emit(
+            HITLApprovalRequested(
+                tool=tool, call_id=call_id, timeout_s=self._timeout_s, session_id=session_id
+            ),
+            span=span,
+        )
+        return record
+
+    async def wait(self, record: ApprovalRecord) -> Resolution:
+        """Wait for the decision; at the deadline the call is REJECTed (outcome timeout).
+
+        Raises :class:`ApprovalsClosed` when the service shuts down first; the approval
+        then stays pending in the store.
+        """
+        waiter = self._waiters.get(record.call_id)
+        if waiter is None:
+            raise ApprovalNotFound(f"no live waiter for approval {record.call_id}")
+        remaining = max(0.0, record.deadline - self._clock())
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter.future), timeout=remaining)
+        except TimeoutError:
+            return await self._time_out(record, waiter)
+        finally:
+            self._waiters.pop(record.call_id, None)
+
+    def release(self, call_id: str) -> None:
+        """The stream went away: stop waiting here; the approval stays pending durably."""
+        waiter = self._waiters.pop(call_id, None)
+        if waiter is not None and not waiter.future.done():
+            waiter.future.cancel()
+
+    async def decide(
+        self,
+        call_id: str,
+        decision: Decision,
+        *,
+        arguments: dict[str, Any] | None = None,
+        feedback: str | None = None,
+    ) -> tuple[ApprovalRecord, Resolution, bool]:
+        """Record a human decision. Returns the approval, the resolution, and whether a
+        live stream took it (False: nobody waits here any more; the caller resumes).
+
+        Raises ApprovalNotFound, ApprovalAlreadyDecided, EditRequiresArguments or
+        ApprovalExpired; nothing is recorded then.
+        """
+        record = await self._store.get_approval(call_id)
+        if record is None:
+            raise ApprovalNotFound(f"no approval with call id {call_id!r}")
+        if record.status != "pending":
+            raise ApprovalAlreadyDecided(f"approval {call_id!r} was already decided")
+        if decision == "EDIT" and not arguments:
+            raise EditRequiresArguments("an EDIT decision needs the modified 'arguments'")
+        now = self._clock()
+        waiter = self._waiters.get(call_id)
+        if now > record.deadline and waiter is None:
+            await self._store.record_decision(
+                call_id,
+                decision="REJECT",
+                arguments=None,
+                feedback=None,
+                outcome="timeout",
+                decided_at=now,
+            )
+            raise ApprovalExpired(f"approval {call_id!r} timed out before the decision")
+        final_arguments = dict(arguments) if decision == "EDIT" and arguments else record.arguments
+        won = await self._store.record_decision(
+            call_id,
+            decision=decision,
+            arguments=final_arguments if decision == "EDIT" else None,
+            feedback=feedback,
+            outcome="decided",
+            decided_at=now,
+        )
+        if not won:
+            raise ApprovalAlreadyDecided(f"approval {call_id!r} was already decided")
+        resolution = Resolution(
+            decision, final_arguments, feedback, "decided", now - record.requested_at
+        )
+        waiting = stored_context(record)
+        with self._telemetry.spans.decision(call_id, record.tool, waiting=waiting) as span:
+            live = waiter is not None and not waiter.future.done()
+            self._emit_decision(
+                record, resolution, span=waiter.tool_run.span if live and waiter else span
+            )
+        if live and waiter is not None:
+            waiter.future.set_result(resolution)
+        return record, resolution, live
+
+    async def pending(self, session_id: str | None = None) -> list[ApprovalRecord]:
+        return await self._store.list_pending_approvals(session_id)
+
+    def close(self) -> None:
+        """Shutdown: every waiting stream ends (ApprovalsClosed); approvals stay pending."""
+        self._closed = True
+        for waiter in list(self._waiters.values()):
+            if not waiter.future.done():
+                waiter.future.set_exception(ApprovalsClosed("the service is shutting down"))
+        self._waiters.clear()
+
+    async def _time_out(self, record: ApprovalRecord, waiter: _Waiter) -> Resolution:
+        now = self._clock()
+        won = await self._store.record_decision(
+            record.call_id,
+            decision="REJECT",
+            arguments=None,
+            feedback=None,
+            outcome="timeout",
+            decided_at=now,
+        )
+        if not won and waiter.future.done() and not waiter.future.cancelled():
+            return waiter.future.result()  # a decision raced the deadline and won
+        resolution = Resolution(
+            "REJECT", record.arguments, None, "timeout", now - record.requested_at
+        )
+        self._emit_decision(record, resolution, span=waiter.tool_run.span)
+        return resolution
+
+    def _emit_decision(self, record: ApprovalRecord, resolution: Resolution, *, span: Span) -> None:
+        self._telemetry.emit(
+            HITLDecisionMade(
+                tool=record.tool,
+                call_id=record.call_id,
+                decision=resolution.decision,
+                modified=resolution.decision == "EDIT",
+                wait_s=resolution.wait_s,
+                outcome=resolution.outcome,
+                feedback=resolution.feedback,
+                session_id=record.session_id,
+            ),
+            span=span,
+            origin=stored_context(record),
+        )
+
+
+def detached_span(record: ApprovalRecord) -> Span:
+    """A non-recording stand-in for the waiting span, e.g. to parent resumed work logs."""
+    return NonRecordingSpan(stored_context(record))

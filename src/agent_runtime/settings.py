@@ -1,0 +1,59 @@
+"""The service's own settings, from the environment (pydantic-settings).
+
+OpenTelemetry's variables stay with the SDK (see :mod:`telemetry`); these are the service's.
+Validators refuse unsafe values at start-up rather than failing on the first request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting has an environment variable (the field name, upper-cased, or alias)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    port: int = Field(default=8001, ge=1, le=65535, validation_alias="PORT")
+    host: str = Field(default="127.0.0.1", validation_alias="HOST")
+    internal_key: SecretStr | None = Field(
+        default=None, validation_alias="AGENT_RUNTIME_INTERNAL_KEY"
+    )
+    approval_timeout_s: float = Field(
+        default=300.0, gt=0, le=86_400, validation_alias="AGENT_RUNTIME_APPROVAL_TIMEOUT_S"
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=64 * 1_048_576,
+        validation_alias="AGENT_RUNTIME_MAX_BODY_BYTES",
+    )
+    data_dir: Path = Field(
+        default=Path(".agent-runtime"), validation_alias="AGENT_RUNTIME_DATA_DIR"
+    )
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    llm_provider: Literal["scripted", "openai"] = Field(
+        default="scripted", validation_alias="LLM_PROVIDER"
+    )
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_model: str = Field(default="gpt-4o-mini", validation_alias="OPENAI_MODEL")
+    command_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, validation_alias="AGENT_RUNTIME_COMMAND_TIMEOUT_S"
+    )
+    audit_resend_interval_s: float = Field(
+        default=10.0, gt=0, validation_alias="AGENT_RUNTIME_AUDIT_RESEND_INTERVAL_S"
+    )
+
+    @field_validator("internal_key")
+    @classmethod
+    def _key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() == "":
+            return None
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("AGENT_RUNTIME_INTERNAL_KEY must be at least 16 characters")
+        return value
