@@ -22,7 +22,14 @@ from agent_runtime.llm.stream import LLMStreamService, ModelTurn
 from agent_runtime.sessions import SessionManager
 from agent_runtime.stream_events import StreamEvent
 from agent_runtime.toolrunner import ToolRunner
-from telemetry import AgentRun, AgentSwitched, RequestTrace, Telemetry, names
+from telemetry import (
+    AgentRun,
+    AgentSwitched,
+    RequestTrace,
+    Telemetry,
+    ToolExecutionRequested,
+    names,
+)
 
 MAX_HANDOFFS = 4
 MAX_MODEL_CALLS_PER_AGENT = 6
@@ -184,6 +191,12 @@ class MultiAgentOrchestrator:
         target: str,
         history: list[ChatMessage],
     ) -> StreamEvent:
+        self._telemetry.emit(
+            ToolExecutionRequested(
+                tool=call.name, call_id=call.id, agent=run.agent, session_id=request.session_id
+            ),
+            span=run.span,
+        )
         handoff = request.handoff(run, target, call.id)
         reason = str(call.arguments.get("reason", ""))[:256] or f"{run.agent} asked for {target}"
         switch = AgentSwitched(

@@ -1,0 +1,11 @@
+"""The HTTP adapter: routers over the domain services, composed in one place."""
+
+from fastapi import APIRouter
+
+from agent_runtime.api.routes import approvals, health, messages, observability, sessions
+
+api_router = APIRouter()
+for _module in (health, messages, approvals, sessions, observability):
+    api_router.include_router(_module.router)
+
+__all__ = ["api_router"]

@@ -1,0 +1,43 @@
+"""Human decisions on pending tool calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from agent_runtime.api.deps import AuthDep, RuntimeDep
+from agent_runtime.api.schemas import SESSION_ID_PATTERN, ApprovalOut, DecisionRequest
+
+router = APIRouter(prefix="/v1/approvals", tags=["approvals"], dependencies=[AuthDep])
+
+
+@router.post("/{call_id}")
+async def decide(call_id: str, body: DecisionRequest, runtime: RuntimeDep) -> dict[str, Any]:
+    """APPROVE, EDIT (with ``arguments``) or REJECT; 404 unknown, 409 already decided."""
+    return await runtime.decide(
+        call_id, body.decision, arguments=body.arguments, feedback=body.feedback
+    )
+
+
+@router.get("")
+async def pending(
+    runtime: RuntimeDep, session_id: str | None = Query(default=None, pattern=SESSION_ID_PATTERN)
+) -> list[ApprovalOut]:
+    """Approvals still waiting for a human (they survive a restart)."""
+    records = await runtime.hitl.pending(session_id)
+    return [
+        ApprovalOut(
+            call_id=r.call_id,
+            session_id=r.session_id,
+            tool=r.tool,
+            arguments=r.arguments,
+            agent=r.agent,
+            reason=r.reason,
+            timeout_s=r.timeout_s,
+            requested_at=r.requested_at,
+            deadline=r.deadline,
+            trace_id=r.trace_id,
+        )
+        for r in records
+    ]

@@ -1,0 +1,82 @@
+"""Request and response bodies of the HTTP contract (DESIGN §5)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from agent_runtime.agents import ROUTABLE_AGENTS
+
+SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+AgentName = Literal["coder", "debug", "architect", "ask"]
+assert set(AgentName.__args__) == set(ROUTABLE_AGENTS)  # type: ignore[attr-defined]
+
+
+class MessageRequest(BaseModel):
+    """A user message for a session (created when unknown); ``agent`` is the user's pick."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: StrictStr = Field(pattern=SESSION_ID_PATTERN)
+    message: StrictStr = Field(min_length=1, max_length=100_000)
+    agent: AgentName | None = None
+
+
+class DecisionRequest(BaseModel):
+    """The human's decision on a pending tool call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["APPROVE", "EDIT", "REJECT"]
+    arguments: dict[str, Any] | None = None
+    feedback: StrictStr | None = Field(default=None, max_length=4_000)
+
+
+class CreateSessionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: StrictStr | None = Field(default=None, pattern=SESSION_ID_PATTERN)
+
+
+class SessionCreated(BaseModel):
+    session_id: str
+    created_at: str
+
+
+class MessageOut(BaseModel):
+    role: str
+    content: str | None
+    agent: str | None
+    created_at: float
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    created_at: str
+    agent: str | None
+    messages: list[MessageOut]
+
+
+class ApprovalOut(BaseModel):
+    call_id: str
+    session_id: str
+    tool: str
+    arguments: dict[str, Any]
+    agent: str
+    reason: str
+    timeout_s: float
+    requested_at: float
+    deadline: float
+    trace_id: str
+
+
+class TimelineEntryOut(BaseModel):
+    offset_ms: float
+    event: str
+    details: str
+
+
+class TimelineOut(BaseModel):
+    trace_id: str
+    entries: list[TimelineEntryOut]

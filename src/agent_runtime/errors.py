@@ -1,0 +1,176 @@
+"""Domain exceptions: what went wrong, in words the api can translate without guessing.
+
+Domain modules (store, sessions, hitl, tools, orchestrator) raise these and never import
+FastAPI. Each class carries a machine ``code`` and the HTTP ``status`` the api answers
+with, so the api maps the whole family in one handler table::
+
+    {"error": {"code": exc.code, "message": exc.message}}  # with status exc.status
+
+Messages are written for the person reading the API response: they say what was wrong
+and, where useful, which id was involved. They never contain secrets, file contents, tool
+arguments or raw user input beyond an id the caller already sent.
+
+Tool failures (:class:`ToolError` and its subclasses) normally never reach HTTP: the agent
+flow turns them into a failed tool result. They still carry a code (for the tool result and
+telemetry ``error.type``) and a 400 status in case one escapes to a handler.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "ApprovalAlreadyDecided",
+    "ApprovalExpired",
+    "ApprovalNotFound",
+    "CommandNotAllowed",
+    "CommandTimeout",
+    "DomainError",
+    "EditRequiresArguments",
+    "InvalidSessionId",
+    "InvalidToolArguments",
+    "PathOutsideWorkspace",
+    "SessionAlreadyExists",
+    "SessionNotFound",
+    "ToolError",
+    "UnknownTool",
+]
+
+
+class DomainError(Exception):
+    """Base of every domain failure the api knows how to answer.
+
+    Subclasses override ``code``, ``status`` and ``default_message``; raising one without
+    a message uses the default, so a bare ``raise SessionNotFound()`` still reads well.
+    """
+
+    code: ClassVar[str] = "domain_error"
+    status: ClassVar[int] = 400
+    default_message: ClassVar[str] = "the request could not be completed"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message if message is not None else self.default_message
+        super().__init__(self.message)
+
+
+# --- sessions ---------------------------------------------------------------------------
+
+
+class SessionNotFound(DomainError):
+    """The session does not exist or was deleted (a soft-deleted session is gone to callers)."""
+
+    code = "session_not_found"
+    status = 404
+    default_message = "session not found"
+
+    @classmethod
+    def for_id(cls, session_id: str) -> SessionNotFound:
+        return cls(f"session {session_id!r} not found")
+
+
+class SessionAlreadyExists(DomainError):
+    """A session with this id exists, or existed: ids are never reused after a delete."""
+
+    code = "session_already_exists"
+    status = 409
+    default_message = "session already exists"
+
+    @classmethod
+    def for_id(cls, session_id: str) -> SessionAlreadyExists:
+        return cls(f"session {session_id!r} already exists")
+
+
+class InvalidSessionId(DomainError):
+    """The id is not acceptable (pattern, length); the message never echoes the raw value."""
+
+    code = "invalid_session_id"
+    status = 422
+    default_message = (
+        "session id must be 1-128 characters of letters, digits, '.', '_', ':' or '-' "
+        "and not '.' or '..'"
+    )
+
+
+# --- approvals (raised by hitl) ---------------------------------------------------------
+
+
+class ApprovalNotFound(DomainError):
+    """No approval with this call id was ever requested."""
+
+    code = "approval_not_found"
+    status = 404
+    default_message = "approval not found"
+
+
+class ApprovalAlreadyDecided(DomainError):
+    """A decision was already recorded; the first decision wins and is final."""
+
+    code = "approval_already_decided"
+    status = 409
+    default_message = "approval already decided"
+
+
+class ApprovalExpired(DomainError):
+    """The approval's deadline passed (it was rejected with outcome ``timeout``)."""
+
+    code = "approval_expired"
+    status = 409
+    default_message = "approval expired"
+
+
+class EditRequiresArguments(DomainError):
+    """An EDIT decision must carry the changed arguments."""
+
+    code = "edit_requires_arguments"
+    status = 422
+    default_message = "an EDIT decision requires arguments"
+
+
+# --- tools ------------------------------------------------------------------------------
+
+
+class ToolError(DomainError):
+    """A tool call failed. The agent flow reports it as a failed tool result, not HTTP."""
+
+    code = "tool_failed"
+    status = 400
+    default_message = "tool failed"
+
+
+class UnknownTool(ToolError):
+    """The model asked for a tool that is not registered."""
+
+    code = "unknown_tool"
+    default_message = "unknown tool"
+
+
+class InvalidToolArguments(ToolError):
+    """Arguments failed validation against the tool's schema (checked before running)."""
+
+    code = "invalid_tool_arguments"
+    default_message = "invalid tool arguments"
+
+
+class PathOutsideWorkspace(ToolError):
+    """A path escapes the session workspace (``..``, absolute, symlink, NUL byte).
+
+    The message names the reason but not the resolved target, so a refused symlink does not
+    reveal where on the host it pointed.
+    """
+
+    code = "path_outside_workspace"
+    default_message = "path is outside the workspace"
+
+
+class CommandNotAllowed(ToolError):
+    """The command's program is not on the allow-list (or the command line is malformed)."""
+
+    code = "command_not_allowed"
+    default_message = "command not allowed"
+
+
+class CommandTimeout(ToolError):
+    """The command ran past its timeout and was killed (with its process group)."""
+
+    code = "command_timeout"
+    default_message = "command timed out"

@@ -1,0 +1,36 @@
+"""Durable state: sessions, messages and pending approvals behind one interface.
+
+Usage::
+
+    store = open_store(settings.database_url, settings.data_dir)
+    await store.open()
+    ...
+    await store.close()
+
+Configuration: ``DATABASE_URL`` unset (default) or ``sqlite:///path`` uses the embedded
+SQLite file (``<AGENT_RUNTIME_DATA_DIR>/agent-runtime.db`` by default); ``postgresql://``
+is reserved for the PostgreSQL implementation and refused until it exists.
+"""
+
+from agent_runtime.store.base import DEFAULT_SQLITE_FILENAME, Store, open_store
+from agent_runtime.store.records import (
+    ApprovalRecord,
+    ApprovalStatus,
+    MessageRecord,
+    MessageRole,
+    SessionRecord,
+)
+from agent_runtime.store.sqlite import SCHEMA_VERSION, SQLiteStore
+
+__all__ = [
+    "DEFAULT_SQLITE_FILENAME",
+    "SCHEMA_VERSION",
+    "ApprovalRecord",
+    "ApprovalStatus",
+    "MessageRecord",
+    "MessageRole",
+    "SQLiteStore",
+    "SessionRecord",
+    "Store",
+    "open_store",
+]

@@ -1,0 +1,111 @@
+"""The one storage interface, and the function that picks its implementation.
+
+Sessions, messages and pending approvals live behind :class:`Store` so the service runs on
+embedded SQLite with zero set-up and, later, on PostgreSQL when ``DATABASE_URL`` says so
+(N replicas sharing state). A PostgreSQL implementation goes beside ``sqlite.py`` and
+:func:`open_store` learns its scheme; nothing above the store changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from agent_runtime.store.records import ApprovalRecord, MessageRecord, SessionRecord
+
+__all__ = ["DEFAULT_SQLITE_FILENAME", "Store", "open_store"]
+
+DEFAULT_SQLITE_FILENAME = "agent-runtime.db"
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Durable state of the service. Every method is async and safe to call concurrently.
+
+    Contract shared by all implementations:
+
+    - ``open()`` prepares the backend (creates the schema) and must be awaited before any
+      other call; ``close()`` releases it and is idempotent.
+    - Lookups return ``None`` for what does not exist; a soft-deleted session does not exist.
+    - ``insert_session`` raises :class:`~agent_runtime.errors.SessionAlreadyExists` when the
+      id was ever used (deleted ids are not reused); writes to a missing or deleted session
+      raise :class:`~agent_runtime.errors.SessionNotFound`.
+    - ``record_decision`` is an atomic compare-and-set on ``status == 'pending'``: of two
+      concurrent decisions exactly one returns ``True``.
+    """
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> bool:
+        """``True`` when the backend answers a trivial query; used by ``/readyz``."""
+        ...
+
+    # sessions
+    async def insert_session(self, record: SessionRecord) -> None: ...
+
+    async def get_session(self, session_id: str) -> SessionRecord | None: ...
+
+    async def set_session_agent(self, session_id: str, agent: str | None) -> None: ...
+
+    async def soft_delete_session(self, session_id: str, deleted_at: float) -> bool:
+        """Mark the session deleted; ``False`` when it is missing or already deleted."""
+        ...
+
+    # messages
+    async def append_message(self, record: MessageRecord) -> None: ...
+
+    async def list_messages(self, session_id: str) -> list[MessageRecord]:
+        """The session's messages in the order they were appended."""
+        ...
+
+    # approvals
+    async def insert_approval(self, record: ApprovalRecord) -> None: ...
+
+    async def get_approval(self, call_id: str) -> ApprovalRecord | None: ...
+
+    async def list_pending_approvals(self, session_id: str | None) -> list[ApprovalRecord]:
+        """Pending approvals, oldest first; all sessions when ``session_id`` is ``None``."""
+        ...
+
+    async def record_decision(
+        self,
+        call_id: str,
+        *,
+        decision: str,
+        arguments: dict[str, Any] | None,
+        feedback: str | None,
+        outcome: str | None,
+        decided_at: float,
+    ) -> bool:
+        """Record the decision only if the approval is still pending; ``False`` otherwise."""
+        ...
+
+
+def open_store(database_url: str | None, data_dir: Path) -> Store:
+    """Build (not open) the store ``DATABASE_URL`` asks for.
+
+    ``None`` means the embedded default, ``data_dir / "agent-runtime.db"``; ``sqlite:///p``
+    names a file (``sqlite:////abs/path`` for an absolute one, as SQLAlchemy spells it).
+    PostgreSQL is refused with a clear ``ValueError`` until its implementation lands. Error
+    messages name the scheme only, never the URL, which may carry a password.
+    """
+    from agent_runtime.store.sqlite import SQLiteStore
+
+    if database_url is None or not database_url.strip():
+        return SQLiteStore(data_dir / DEFAULT_SQLITE_FILENAME)
+    scheme, sep, rest = database_url.partition("://")
+    scheme = scheme.lower()
+    if not sep:
+        raise ValueError("DATABASE_URL must look like sqlite:///path or postgresql://...")
+    if scheme == "sqlite":
+        if not rest.startswith("/") or rest in ("/", "/:memory:"):
+            raise ValueError("DATABASE_URL for SQLite must name a file: sqlite:///path/to.db")
+        return SQLiteStore(Path(rest[1:]))
+    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
+        raise ValueError(
+            "DATABASE_URL points to PostgreSQL, which is not supported yet; "
+            "unset DATABASE_URL to use the embedded SQLite store"
+        )
+    raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite or unset it)")

@@ -1,0 +1,78 @@
+"""The values the store keeps: plain frozen dataclasses, independent of any database.
+
+Every implementation of :class:`~agent_runtime.store.Store` takes and returns exactly these,
+so callers never see rows, cursors or driver types. Times are epoch seconds (``float``) so
+they compare and subtract without time-zone questions; formatting is the caller's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "ApprovalRecord",
+    "ApprovalStatus",
+    "MessageRecord",
+    "MessageRole",
+    "SessionRecord",
+]
+
+MessageRole = Literal["system", "user", "assistant", "tool"]
+ApprovalStatus = Literal["pending", "decided"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One session. ``deleted_at`` is set by a soft delete; such a session is gone to callers."""
+
+    session_id: str
+    created_at: float
+    agent: str | None = None
+    deleted_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """One message of a session's conversation, in the OpenAI chat message shape.
+
+    ``tool_calls`` (assistant messages) is a list of ``{"id", "name", "arguments"}`` dicts,
+    stored as JSON; ``tool_call_id`` links a ``tool`` message to the call it answers.
+    """
+
+    session_id: str
+    role: str
+    content: str | None
+    agent: str | None
+    created_at: float
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRecord:
+    """A tool call waiting for (or answered by) a human.
+
+    It keeps the waiting ``execute_tool`` span's context (``trace_id`` 32 hex, ``span_id``
+    16 hex, ``trace_flags``) so a decision that arrives after the stream went away, or after
+    a restart, can still link to the trace that asked.
+    """
+
+    call_id: str
+    session_id: str
+    tool: str
+    arguments: dict[str, Any]
+    agent: str
+    reason: str
+    timeout_s: float
+    requested_at: float
+    deadline: float
+    trace_id: str
+    span_id: str
+    trace_flags: int
+    status: ApprovalStatus = "pending"
+    decision: str | None = None
+    decided_arguments: dict[str, Any] | None = None
+    feedback: str | None = None
+    outcome: str | None = None
+    decided_at: float | None = None

@@ -1,0 +1,341 @@
+"""The scripted model through the real wire: SSE bytes, the openai client, our parser, spans."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
+from opentelemetry.semconv.attributes import error_attributes, server_attributes
+from opentelemetry.trace import SpanKind, StatusCode
+
+from agent_runtime.llm import (
+    SCRIPTED_MODEL,
+    ChatMessage,
+    ModelError,
+    ModelEvent,
+    OpenAIChatModel,
+    ScriptedTransport,
+    TextDelta,
+    ToolCall,
+    ToolCallRequest,
+    ToolSpec,
+    Usage,
+    scripted_model,
+)
+
+TOOLS = [
+    ToolSpec(name, f"the {name} tool", {"type": "object", "properties": {}})
+    for name in ("read_file", "write_file", "execute_command", "transfer_to_coder")
+]
+URL = "http://scripted.invalid/v1/chat/completions"
+
+
+@pytest.fixture
+async def model() -> AsyncIterator[OpenAIChatModel]:
+    chat_model = scripted_model()
+    yield chat_model
+    await chat_model.aclose()
+
+
+async def run(
+    model: OpenAIChatModel, messages: list[ChatMessage], tools: list[ToolSpec] = TOOLS
+) -> list[ModelEvent]:
+    return [event async for event in model.stream(messages, tools)]
+
+
+def opening(agent: str, text: str) -> list[ChatMessage]:
+    return [ChatMessage("system", f"You are the {agent} agent."), ChatMessage("user", text)]
+
+
+def text_of(events: list[ModelEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def tool_calls(events: list[ModelEvent]) -> list[ToolCall]:
+    return [e.call for e in events if isinstance(e, ToolCallRequest)]
+
+
+def answer(call: ToolCall, content: str) -> list[ChatMessage]:
+    """What an agent loop appends after running ``call``."""
+    return [
+        ChatMessage("assistant", None, tool_calls=(call,)),
+        ChatMessage("tool", content, tool_call_id=call.id),
+    ]
+
+
+async def post(body: dict[str, Any], path: str = "/v1/chat/completions") -> httpx.Response:
+    async with httpx.AsyncClient(transport=ScriptedTransport()) as client:
+        return await client.post(f"http://scripted.invalid{path}", json=body)
+
+
+def sse_chunks(response: httpx.Response) -> tuple[list[dict[str, Any]], list[str]]:
+    lines = [line for line in response.text.split("\n\n") if line]
+    assert all(line.startswith("data: ") for line in lines)
+    data = [line.removeprefix("data: ") for line in lines]
+    return [json.loads(d) for d in data if d != "[DONE]"], data
+
+
+@pytest.mark.parametrize(
+    ("message", "agent"),
+    [
+        ("Create a sorting function", "coder"),
+        ("Fix the bug in sort.py", "debug"),
+        ("Add a test runner script and run the tests", "coder"),
+        ("Design the architecture for plugins", "architect"),
+        ("What time is it?", "ask"),
+    ],
+)
+async def test_orchestrator_streams_its_routing_decision_as_json_text(
+    model: OpenAIChatModel, message: str, agent: str
+) -> None:
+    events = await run(model, opening("orchestrator", message), [])
+
+    assert sum(isinstance(e, TextDelta) for e in events) >= 2
+    assert json.loads(text_of(events))["agent"] == agent
+    assert isinstance(events[-1], Usage)
+
+
+async def test_coder_writes_then_answers(model: OpenAIChatModel) -> None:
+    messages = opening("coder", "Create a sorting function")
+
+    first = await run(model, messages)
+    (call,) = tool_calls(first)
+    assert call.name == "write_file"
+    assert call.arguments["path"] == "sort.py"
+    assert isinstance(first[-1], Usage)
+
+    second = await run(model, [*messages, *answer(call, "ok")])
+    assert tool_calls(second) == []
+    assert text_of(second) == "I wrote sort.py. Done."
+
+
+async def test_debug_reads_hands_over_and_coder_fixes_the_same_file(
+    model: OpenAIChatModel,
+) -> None:
+    messages = opening("debug", "Fix the bug in sort.py")
+    (read,) = tool_calls(await run(model, messages))
+    messages += answer(read, "def sort(xs): return xs")
+    (transfer,) = tool_calls(await run(model, messages))
+    messages += answer(transfer, "transferred to coder")
+
+    coder = [ChatMessage("system", "You are the coder agent."), *messages[1:]]
+    (write,) = tool_calls(await run(model, coder))
+
+    assert read == ToolCall(read.id, "read_file", {"path": "sort.py"})
+    assert transfer.name == "transfer_to_coder"
+    assert transfer.arguments == {"reason": "the fix needs a code change"}
+    assert (write.name, write.arguments["path"]) == ("write_file", "sort.py")
+
+
+@pytest.mark.parametrize("agent", ["architect", "ask"])
+async def test_architect_and_ask_stream_text_over_several_chunks(
+    model: OpenAIChatModel, agent: str
+) -> None:
+    events = await run(model, opening(agent, "How should I structure this?"))
+
+    assert sum(isinstance(e, TextDelta) for e in events) >= 3
+    assert tool_calls(events) == []
+
+
+async def test_fail_marker_breaks_the_stream_after_some_text(model: OpenAIChatModel) -> None:
+    events: list[ModelEvent] = []
+    with pytest.raises(ModelError) as raised:
+        async for event in model.stream(opening("coder", "Create it [fail]"), TOOLS):
+            events.append(event)
+
+    assert events and all(isinstance(e, TextDelta) for e in events)
+    assert isinstance(raised.value.__cause__, openai.APIConnectionError)
+    assert isinstance(raised.value.__cause__.__cause__, httpx.RemoteProtocolError)
+    assert "scripted-no-key" not in str(raised.value)
+
+
+async def test_same_input_gives_the_same_events_across_models() -> None:
+    results = []
+    for _ in range(2):
+        chat_model = scripted_model()
+        results.append(await run(chat_model, opening("coder", "Create a sorting function")))
+        await chat_model.aclose()
+
+    assert results[0] == results[1]
+
+
+async def test_tool_call_arguments_are_really_split_across_chunks() -> None:
+    body = {
+        "model": "scripted",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [
+            {"role": "system", "content": "You are the debug agent."},
+            {"role": "user", "content": "Fix the bug in sort.py"},
+        ],
+        "tools": [{"type": "function", "function": {"name": "read_file"}}],
+    }
+
+    response = await post(body)
+    chunks, data = sse_chunks(response)
+
+    assert response.headers["content-type"] == "text/event-stream"
+    assert data[-1] == "[DONE]"
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+    assert {c["model"] for c in chunks} == {"scripted"}
+    deltas = [c["choices"][0]["delta"].get("tool_calls") for c in chunks if c["choices"]]
+    fragments = [d[0] for d in deltas if d]
+    assert fragments[0]["id"].startswith("call_")
+    assert fragments[0]["function"]["name"] == "read_file"
+    pieces = [f["function"]["arguments"] for f in fragments[1:]]
+    assert len(pieces) >= 2
+    assert all("id" not in f for f in fragments[1:])
+    assert json.loads("".join(pieces)) == {"path": "sort.py"}
+    assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"]["total_tokens"] == (
+        chunks[-1]["usage"]["prompt_tokens"] + chunks[-1]["usage"]["completion_tokens"]
+    )
+
+
+async def test_no_usage_chunk_unless_asked_for() -> None:
+    body = {"model": "scripted", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+    chunks, _ = sse_chunks(await post(body))
+
+    assert all(c["choices"] for c in chunks)
+    assert all("usage" not in c for c in chunks)
+
+
+async def test_non_stream_request_gets_a_chat_completion(model: OpenAIChatModel) -> None:
+    client = openai.AsyncOpenAI(
+        base_url="http://scripted.invalid/v1",
+        api_key="scripted-no-key",
+        http_client=httpx.AsyncClient(transport=ScriptedTransport()),  # type: ignore[arg-type]
+    )
+    completion = await client.chat.completions.create(
+        model="scripted",
+        messages=[
+            {"role": "system", "content": "You are the ask agent."},
+            {"role": "user", "content": "hi"},
+        ],
+    )
+    await client.close()
+
+    assert completion.object == "chat.completion"
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.choices[0].message.content
+    assert completion.usage is not None
+    assert completion.usage.prompt_tokens > 0
+
+
+async def test_unknown_path_is_a_404_in_openai_error_shape() -> None:
+    response = await post({}, path="/v1/embeddings")
+
+    assert response.status_code == 404
+    assert "error" in response.json()
+
+
+# --- the OpenAI instrumentation over the scripted model -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def instrumented() -> Iterator[tuple[InMemorySpanExporter, InMemoryMetricReader]]:
+    """Instrument the openai client with in-memory providers for this module only.
+
+    Instrumentors patch ``AsyncCompletions.create`` process-wide and only once. Module scope
+    (not session) so the patch is gone before other modules run. If something instrumented
+    openai earlier (``telemetry.configure`` does), it is swapped out here and restored at
+    teardown with the global providers, which is where ``configure`` puts its own.
+    """
+    instrumentor = OpenAIInstrumentor()
+    was_instrumented = instrumentor.is_instrumented_by_opentelemetry
+    if was_instrumented:
+        instrumentor.uninstrument()
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    yield exporter, reader
+    instrumentor.uninstrument()
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+    if was_instrumented:
+        instrumentor.instrument()  # back on the global providers
+
+
+@pytest.fixture
+def spans(
+    instrumented: tuple[InMemorySpanExporter, InMemoryMetricReader],
+) -> Iterator[InMemorySpanExporter]:
+    exporter, _ = instrumented
+    exporter.clear()
+    yield exporter
+    exporter.clear()
+
+
+def only_span(exporter: InMemorySpanExporter) -> ReadableSpan:
+    (span,) = exporter.get_finished_spans()
+    return span
+
+
+async def test_instrumentation_records_a_chat_scripted_span_with_token_usage(
+    spans: InMemorySpanExporter,
+    instrumented: tuple[InMemorySpanExporter, InMemoryMetricReader],
+    model: OpenAIChatModel,
+) -> None:
+    events = await run(model, opening("debug", "Fix the bug in sort.py"))
+    usage = events[-1]
+    assert isinstance(usage, Usage)
+
+    span = only_span(spans)
+    attributes = dict(span.attributes or {})
+    assert span.name == f"chat {SCRIPTED_MODEL}"
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    assert attributes[GenAI.GEN_AI_OPERATION_NAME] == "chat"
+    assert attributes[GenAI.GEN_AI_REQUEST_MODEL] == SCRIPTED_MODEL
+    assert attributes[GenAI.GEN_AI_RESPONSE_MODEL] == SCRIPTED_MODEL
+    assert attributes[GenAI.GEN_AI_USAGE_INPUT_TOKENS] == usage.input_tokens
+    assert attributes[GenAI.GEN_AI_USAGE_OUTPUT_TOKENS] == usage.output_tokens
+    assert attributes[GenAI.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
+    assert str(attributes[GenAI.GEN_AI_RESPONSE_ID]).startswith("chatcmpl-")
+    assert attributes[server_attributes.SERVER_ADDRESS] == "scripted.invalid"
+
+    _, reader = instrumented
+    data = reader.get_metrics_data()
+    assert data is not None
+    names = {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert {"gen_ai.client.token.usage", "gen_ai.client.operation.duration"} <= names
+
+
+async def test_instrumentation_marks_a_failed_stream_as_an_error(
+    spans: InMemorySpanExporter, model: OpenAIChatModel
+) -> None:
+    with pytest.raises(ModelError):
+        await run(model, opening("ask", "hi [fail]"))
+
+    span = only_span(spans)
+    assert span.status.status_code is StatusCode.ERROR
+    assert dict(span.attributes or {})[error_attributes.ERROR_TYPE] == "openai.APIConnectionError"
+
+
+async def test_abandoning_the_stream_ends_the_span_without_an_error(
+    spans: InMemorySpanExporter, model: OpenAIChatModel
+) -> None:
+    stream = model.stream(opening("ask", "hi"), [])
+    first = await anext(stream)
+    await stream.aclose()  # type: ignore[attr-defined]
+
+    assert isinstance(first, TextDelta)
+    span = only_span(spans)
+    assert span.status.status_code is StatusCode.UNSET
+    assert error_attributes.ERROR_TYPE not in dict(span.attributes or {})
