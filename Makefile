@@ -30,12 +30,12 @@ serve: sync
 	@PORT=$(PORT) "$(UV)" run --frozen agent-runtime serve
 
 lint: sync
-	@"$(UV)" run --frozen ruff check src tests bench
-	@"$(UV)" run --frozen ruff format --check src tests bench
+	@"$(UV)" run --frozen ruff check src tests
+	@"$(UV)" run --frozen ruff format --check src tests
 	@"$(UV)" run --frozen mypy --strict src
 
 format: sync
-	@"$(UV)" run --frozen ruff format src tests bench
-	@"$(UV)" run --frozen ruff check --fix src tests bench
+	@"$(UV)" run --frozen ruff format src tests
+	@"$(UV)" run --frozen ruff check --fix src tests
 
 -include deploy/stack.mk

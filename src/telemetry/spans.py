@@ -22,6 +22,7 @@ callers pass ``context`` explicitly or wrap a step in ``activate()``.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
@@ -31,6 +32,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.genai.handler import TelemetryHandler
 from opentelemetry.util.genai.invocation import LocalAgentInvocation, ToolInvocation
+from opentelemetry.util.genai.types import Error
 
 from telemetry import names as n
 from telemetry.emit import EventEmitter
@@ -52,8 +54,19 @@ def error_type(exc: BaseException) -> str:
     )
 
 
+def _safe_error(exc: BaseException) -> Error:
+    """Provider errors echo keys: the status and the exception event carry scrubbed text."""
+    return Error(message=scrub(str(exc))[:512], type=error_type(exc))
+
+
 def _fail_span(span: Span, exc: BaseException) -> None:
-    span.record_exception(exc, attributes={"exception.message": scrub(str(exc))[:512]})
+    span.record_exception(
+        exc,
+        attributes={
+            "exception.message": scrub(str(exc))[:512],
+            "exception.stacktrace": scrub("".join(traceback.format_exception(exc)))[-4096:],
+        },
+    )
     span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
     span.set_attribute(n.ERROR_TYPE, error_type(exc))
 
@@ -154,7 +167,7 @@ class AgentRun:
             ),
             span=self.span,
         )
-        self._invocation.fail(exc)
+        self._invocation.fail(_safe_error(exc))
         self._completed(n.OUTCOME_ERROR)
 
     def _completed(self, outcome: str) -> None:
@@ -218,7 +231,7 @@ class ToolRun:
         self._ended = True
         _fail_span(self.span, exc)
         self.span.set_attribute(n.TOOL_OUTCOME, "failed")
-        self._invocation.fail(exc)
+        self._invocation.fail(_safe_error(exc))
         self._completed("failed")
 
     def _completed(self, outcome: ToolOutcome) -> None:

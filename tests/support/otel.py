@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,8 +59,20 @@ class Telemetered:
 
     def span(self, name: str) -> ReadableSpan:
         matches = [s for s in self.spans() if s.name == name]
-        assert len(matches) == 1, f"expected one span {name!r}, got {[s.name for s in self.spans()]}"
+        assert len(matches) == 1, (
+            f"expected one span {name!r}, got {[s.name for s in self.spans()]}"
+        )
         return matches[0]
+
+    def wait_for_span(self, name: str, timeout_s: float = 10.0) -> ReadableSpan:
+        """The server span ends after the last byte is sent, so a client that has read the
+        whole stream may be ahead of it: poll the exporter with a deadline."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            matches = [s for s in self.spans() if s.name == name]
+            if matches or time.monotonic() > deadline:
+                return self.span(name)
+            time.sleep(0.002)
 
     def logs(self) -> list[ReadableLogRecord]:
         return list(self.log_exporter.get_finished_logs())

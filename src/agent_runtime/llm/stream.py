@@ -7,8 +7,9 @@ always closed, so that span ends even when the client goes away mid-answer.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from agent_runtime.agents import AgentSpec
 from agent_runtime.llm.base import (
@@ -60,7 +61,10 @@ class LLMStreamService:
                     turn.text += event.text
                     yield event.text
                 elif isinstance(event, ToolCallRequest):
-                    turn.tool_calls.append(event.call)
+                    # Providers' ids are only unique within one response (some servers
+                    # send "call_0" every time); approvals are addressed by id across
+                    # sessions and restarts, so every call gets a service-wide id.
+                    turn.tool_calls.append(replace(event.call, id=f"call_{uuid.uuid4().hex}"))
                 elif isinstance(event, Usage):
                     turn.usage = event
         finally:

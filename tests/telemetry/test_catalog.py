@@ -1,0 +1,218 @@
+"""The event catalogue (DESIGN §3): thirteen typed events, their names, flags and attributes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+import telemetry
+from telemetry import names as n
+from telemetry.events import TelemetryEvent
+from telemetry.redaction import digest
+
+OFF = telemetry.TelemetrySettings()
+ARGS = {"path": "sort.py", "content": "x = 1\n"}
+ARGS_JSON = '{"content": "x = 1\\n", "path": "sort.py"}'
+
+# One sample of every catalogue class, with its span-event name and its attributes when
+# content capture is off (the default).
+SAMPLES: dict[type[TelemetryEvent], tuple[TelemetryEvent, str, dict[str, Any]]] = {
+    telemetry.AgentProcessingStarted: (
+        telemetry.AgentProcessingStarted(agent="coder", session_id="s1"),
+        n.EVENT_AGENT_STARTED,
+        {n.GEN_AI_AGENT_NAME: "coder"},
+    ),
+    telemetry.AgentProcessingCompleted: (
+        telemetry.AgentProcessingCompleted(
+            agent="coder", duration_s=0.25, outcome=n.OUTCOME_COMPLETED, session_id="s1"
+        ),
+        n.EVENT_AGENT_COMPLETED,
+        {n.GEN_AI_AGENT_NAME: "coder", n.AGENT_OUTCOME: n.OUTCOME_COMPLETED},
+    ),
+    telemetry.AgentErrorOccurred: (
+        telemetry.AgentErrorOccurred(
+            agent="coder", error_type="RuntimeError", message="boom", session_id="s1"
+        ),
+        n.EVENT_AGENT_ERROR,
+        {n.GEN_AI_AGENT_NAME: "coder", n.ERROR_TYPE: "RuntimeError", n.ERROR_MESSAGE: "boom"},
+    ),
+    telemetry.AgentSwitched: (
+        telemetry.AgentSwitched(
+            from_agent="orchestrator",
+            to_agent="coder",
+            trigger="orchestrator",
+            reason="code",
+            confidence=0.9,
+            session_id="s1",
+        ),
+        n.EVENT_AGENT_SWITCHED,
+        {
+            n.SWITCH_FROM: "orchestrator",
+            n.SWITCH_TO: "coder",
+            n.SWITCH_TRIGGER: "orchestrator",
+            n.SWITCH_REASON: "code",
+            n.SWITCH_CONFIDENCE: 0.9,
+        },
+    ),
+    telemetry.ToolExecutionRequested: (
+        telemetry.ToolExecutionRequested(
+            tool="write_file", call_id="c1", agent="coder", arguments=ARGS, session_id="s1"
+        ),
+        n.EVENT_TOOL_EXECUTION_REQUESTED,
+        {
+            n.GEN_AI_TOOL_NAME: "write_file",
+            n.GEN_AI_TOOL_CALL_ID: "c1",
+            n.GEN_AI_AGENT_NAME: "coder",
+            n.TOOL_ARGUMENTS_SHA256: digest(ARGS_JSON),
+        },
+    ),
+    telemetry.ToolApprovalRequired: (
+        telemetry.ToolApprovalRequired(
+            tool="write_file", call_id="c1", reason="writes", session_id="s1"
+        ),
+        n.EVENT_TOOL_APPROVAL_REQUIRED,
+        {
+            n.GEN_AI_TOOL_NAME: "write_file",
+            n.GEN_AI_TOOL_CALL_ID: "c1",
+            n.APPROVAL_REASON: "writes",
+        },
+    ),
+    telemetry.HITLApprovalRequested: (
+        telemetry.HITLApprovalRequested(
+            tool="write_file", call_id="c1", timeout_s=300.0, session_id="s1"
+        ),
+        n.EVENT_HITL_APPROVAL_REQUESTED,
+        {
+            n.GEN_AI_TOOL_NAME: "write_file",
+            n.GEN_AI_TOOL_CALL_ID: "c1",
+            n.APPROVAL_TIMEOUT_S: 300.0,
+        },
+    ),
+    telemetry.HITLDecisionMade: (
+        telemetry.HITLDecisionMade(
+            tool="write_file",
+            call_id="c1",
+            decision="EDIT",
+            modified=True,
+            wait_s=1.5,
+            feedback="use a list",
+            session_id="s1",
+        ),
+        n.EVENT_HITL_DECISION_MADE,
+        {
+            n.GEN_AI_TOOL_NAME: "write_file",
+            n.GEN_AI_TOOL_CALL_ID: "c1",
+            n.HITL_DECISION: "EDIT",
+            n.HITL_MODIFIED: True,
+            n.HITL_WAIT_MS: 1500.0,
+            n.HITL_OUTCOME: "decided",
+            f"{n.HITL_FEEDBACK}_length": len("use a list"),
+            f"{n.HITL_FEEDBACK}_sha256": digest("use a list"),
+        },
+    ),
+    telemetry.SessionCreated: (
+        telemetry.SessionCreated(session_id="s1"),
+        n.EVENT_SESSION_CREATED,
+        {n.SESSION_ID: "s1"},
+    ),
+    telemetry.MessageAdded: (
+        telemetry.MessageAdded(session_id="s1", role="user", content="hello"),
+        n.EVENT_MESSAGE_ADDED,
+        {n.MESSAGE_ROLE: "user", n.MESSAGE_CONTENT_LENGTH: 5},
+    ),
+    telemetry.SessionUpdated: (
+        telemetry.SessionUpdated(session_id="s1", agent="coder"),
+        n.EVENT_SESSION_UPDATED,
+        {n.GEN_AI_AGENT_NAME: "coder"},
+    ),
+    telemetry.SessionDeleted: (
+        telemetry.SessionDeleted(session_id="s1"),
+        n.EVENT_SESSION_DELETED,
+        {n.SESSION_ID: "s1"},
+    ),
+    telemetry.ToolExecutionCompleted: (
+        telemetry.ToolExecutionCompleted(
+            tool="write_file", call_id="c1", outcome="completed", session_id="s1"
+        ),
+        "tool.execution_completed",
+        {},
+    ),
+}
+
+# DESIGN §3's table: span starts/ends are not span events; these six are audited.
+NOT_ON_SPAN = {
+    telemetry.AgentProcessingStarted,
+    telemetry.AgentProcessingCompleted,
+    telemetry.AgentErrorOccurred,
+    telemetry.ToolExecutionCompleted,
+}
+AUDITED = {
+    telemetry.AgentSwitched,
+    telemetry.ToolApprovalRequired,
+    telemetry.HITLApprovalRequested,
+    telemetry.HITLDecisionMade,
+    telemetry.AgentErrorOccurred,
+    telemetry.SessionDeleted,
+}
+
+
+def test_catalog_holds_the_seeds_twelve_events_and_the_tool_end() -> None:
+    assert len(telemetry.CATALOG) == 13
+    assert set(telemetry.CATALOG) == set(SAMPLES)
+    assert len({cls.name for cls in telemetry.CATALOG}) == 13
+
+
+@pytest.mark.parametrize("cls", telemetry.CATALOG, ids=lambda cls: cls.__name__)
+def test_event_name_and_attributes_without_capture(cls: type[TelemetryEvent]) -> None:
+    event, name, attributes = SAMPLES[cls]
+    assert cls.name == name
+    assert event.attributes(OFF) == attributes
+
+
+@pytest.mark.parametrize("cls", telemetry.CATALOG, ids=lambda cls: cls.__name__)
+def test_on_span_and_audited_flags_follow_the_design_table(cls: type[TelemetryEvent]) -> None:
+    assert cls.on_span is (cls not in NOT_ON_SPAN)
+    assert cls.audited is (cls in AUDITED)
+
+
+@pytest.mark.parametrize("cls", telemetry.CATALOG, ids=lambda cls: cls.__name__)
+def test_summary_is_a_string(cls: type[TelemetryEvent]) -> None:
+    assert isinstance(SAMPLES[cls][0].summary(), str)
+
+
+def test_events_are_immutable_and_reject_unknown_fields() -> None:
+    event = telemetry.SessionCreated(session_id="s1")
+    with pytest.raises(ValidationError):
+        event.session_id = "s2"
+    with pytest.raises(ValidationError):
+        telemetry.SessionCreated(session_id="s1", colour="red")  # type: ignore[call-arg]
+
+
+def test_switch_trigger_and_decision_are_closed_vocabularies() -> None:
+    with pytest.raises(ValidationError):
+        telemetry.AgentSwitched(from_agent="a", to_agent="b", trigger="robot")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        telemetry.HITLDecisionMade(tool="t", call_id="c", decision="MAYBE")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        telemetry.AgentSwitched(from_agent="a", to_agent="b", trigger="user", confidence=1.5)
+
+
+def test_processing_completed_success_is_any_outcome_but_error() -> None:
+    def completed(outcome: str) -> telemetry.AgentProcessingCompleted:
+        return telemetry.AgentProcessingCompleted(agent="a", duration_s=0.0, outcome=outcome)
+
+    assert completed(n.OUTCOME_REJECTED).success
+    assert completed(n.OUTCOME_HANDED_OFF).success
+    assert not completed(n.OUTCOME_ERROR).success
+
+
+def test_content_attributes_appear_only_with_capture_on() -> None:
+    on = telemetry.TelemetrySettings(capture_content=True)
+    message = SAMPLES[telemetry.MessageAdded][0]
+    tool = SAMPLES[telemetry.ToolExecutionRequested][0]
+    decision = SAMPLES[telemetry.HITLDecisionMade][0]
+    assert message.attributes(on)[n.MESSAGE_CONTENT] == "hello"
+    assert tool.attributes(on)[n.GEN_AI_TOOL_CALL_ARGUMENTS] == ARGS_JSON
+    assert decision.attributes(on)[n.HITL_FEEDBACK] == "use a list"

@@ -1,0 +1,160 @@
+"""The seed's query API (DESIGN §4): MetricsCollector over every emitted event."""
+
+from __future__ import annotations
+
+import pytest
+
+import telemetry
+from telemetry import names as n
+
+CTX = telemetry.EventContext(trace_id="0" * 31 + "1", span_id="0" * 15 + "1", timestamp=0.0)
+
+
+def _feed(collector: telemetry.MetricsCollector, *events: telemetry.TelemetryEvent) -> None:
+    for event in events:
+        collector.on_event(event, CTX)
+
+
+def _switch(src: str, dst: str, trigger: telemetry.SwitchTrigger) -> telemetry.AgentSwitched:
+    return telemetry.AgentSwitched(from_agent=src, to_agent=dst, trigger=trigger)
+
+
+def _done(agent: str, seconds: float, outcome: str) -> telemetry.AgentProcessingCompleted:
+    return telemetry.AgentProcessingCompleted(agent=agent, duration_s=seconds, outcome=outcome)
+
+
+def _tool_end(tool: str, outcome: str) -> telemetry.ToolExecutionCompleted:
+    return telemetry.ToolExecutionCompleted(tool=tool, call_id="c", outcome=outcome)  # type: ignore[arg-type]
+
+
+def test_empty_metrics_have_the_seeds_shape() -> None:
+    assert telemetry.MetricsCollector().get_metrics() == {
+        "agent_switches": {"total": 0, "by_route": {}, "by_trigger": {}},
+        "agent_processing": {},
+        "tool_executions": {},
+        "hitl_decisions": {
+            "total": 0,
+            "APPROVE": 0,
+            "EDIT": 0,
+            "REJECT": 0,
+            "timeout": 0,
+            "avg_wait_ms": 0.0,
+        },
+        "errors": {"total": 0, "by_type": {}, "by_agent": {}},
+    }
+
+
+def test_get_metrics_aggregates_every_section() -> None:
+    collector = telemetry.MetricsCollector()
+    _feed(
+        collector,
+        _switch("orchestrator", "coder", "orchestrator"),
+        _switch("orchestrator", "coder", "orchestrator"),
+        _switch("debug", "coder", "agent"),
+        _done("coder", 0.1, n.OUTCOME_COMPLETED),
+        _done("coder", 0.3, n.OUTCOME_ERROR),
+        telemetry.ToolExecutionRequested(tool="write_file", call_id="c", agent="coder"),
+        telemetry.ToolApprovalRequired(tool="write_file", call_id="c", reason="writes"),
+        _tool_end("write_file", "completed"),
+        telemetry.ToolExecutionRequested(tool="write_file", call_id="d", agent="coder"),
+        _tool_end("write_file", "rejected"),
+        _tool_end("read_file", "failed"),
+        telemetry.HITLDecisionMade(tool="write_file", call_id="c", decision="APPROVE", wait_s=1),
+        telemetry.HITLDecisionMade(tool="write_file", call_id="d", decision="EDIT", wait_s=2),
+        telemetry.HITLDecisionMade(
+            tool="write_file", call_id="e", decision="REJECT", wait_s=3, outcome="timeout"
+        ),
+        telemetry.AgentErrorOccurred(agent="coder", error_type="ValueError", message="m"),
+        telemetry.AgentErrorOccurred(agent="debug", error_type="ValueError", message="m"),
+        telemetry.SessionCreated(session_id="s"),  # no section of its own
+    )
+    metrics = collector.get_metrics()
+    assert metrics["agent_switches"] == {
+        "total": 3,
+        "by_route": {"orchestrator->coder": 2, "debug->coder": 1},
+        "by_trigger": {"orchestrator": 2, "agent": 1},
+    }
+    assert metrics["agent_processing"] == {
+        "coder": {"count": 2, "success": 1, "failed": 1, "avg_duration_ms": 200.0}
+    }
+    assert metrics["tool_executions"] == {
+        "write_file": {
+            "requested": 2,
+            "completed": 1,
+            "failed": 0,
+            "rejected": 1,
+            "requires_approval": 1,
+        },
+        "read_file": {
+            "requested": 0,
+            "completed": 0,
+            "failed": 1,
+            "rejected": 0,
+            "requires_approval": 0,
+        },
+    }
+    assert metrics["hitl_decisions"] == {
+        "total": 3,
+        "APPROVE": 1,
+        "EDIT": 1,
+        "REJECT": 1,
+        "timeout": 1,
+        "avg_wait_ms": 2000.0,
+    }
+    assert metrics["errors"] == {
+        "total": 2,
+        "by_type": {"ValueError": 2},
+        "by_agent": {"coder": 1, "debug": 1},
+    }
+
+
+def test_agent_avg_duration_in_milliseconds() -> None:
+    collector = telemetry.MetricsCollector()
+    assert collector.get_agent_avg_duration("coder") == 0.0
+    _feed(collector, _done("coder", 0.1, "completed"), _done("coder", 0.2, "rejected"))
+    assert collector.get_agent_avg_duration("coder") == pytest.approx(150.0)
+    assert collector.get_agent_avg_duration("ask") == 0.0
+
+
+def test_tool_success_rate_ignores_rejections() -> None:
+    collector = telemetry.MetricsCollector()
+    assert collector.get_tool_success_rate("write_file") == 0.0
+    _feed(collector, _tool_end("write_file", "rejected"))
+    assert collector.get_tool_success_rate("write_file") == 0.0  # a REJECT counts neither way
+    _feed(
+        collector,
+        _tool_end("write_file", "completed"),
+        _tool_end("write_file", "completed"),
+        _tool_end("write_file", "completed"),
+        _tool_end("write_file", "failed"),
+        _tool_end("write_file", "rejected"),
+    )
+    assert collector.get_tool_success_rate("write_file") == pytest.approx(0.75)
+
+
+def test_switch_count_filters_by_route() -> None:
+    collector = telemetry.MetricsCollector()
+    _feed(
+        collector,
+        _switch("orchestrator", "coder", "orchestrator"),
+        _switch("orchestrator", "debug", "orchestrator"),
+        _switch("debug", "coder", "agent"),
+        _switch("coder", "ask", "user"),
+    )
+    assert collector.get_agent_switch_count() == 4
+    assert collector.get_agent_switch_count(from_agent="orchestrator") == 2
+    assert collector.get_agent_switch_count(to_agent="coder") == 2
+    assert collector.get_agent_switch_count(from_agent="debug", to_agent="coder") == 1
+    assert collector.get_agent_switch_count(from_agent="coder", to_agent="debug") == 0
+
+
+def test_hub_metrics_follow_emitted_events(telemetered: object) -> None:
+    hub = telemetry.Telemetry(settings=telemetry.TelemetrySettings())
+    try:
+        hub.emit(_switch("orchestrator", "coder", "orchestrator"))
+        hub.emit(_tool_end("write_file", "completed"))
+        assert hub.metrics.get_agent_switch_count(to_agent="coder") == 1
+        assert hub.metrics.get_tool_success_rate("write_file") == 1.0
+        assert hub.audit is None  # no audit path: no audit store
+    finally:
+        hub.close()

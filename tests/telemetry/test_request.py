@@ -1,0 +1,149 @@
+"""RequestTrace (DESIGN §3): one idempotent finaliser ends every span exactly once,
+innermost first, on every path."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
+
+import telemetry
+from telemetry import names as n
+from tests.support.otel import Telemetered
+
+
+@pytest.fixture
+def hub(telemetered: Telemetered, tmp_path: Path) -> Iterator[telemetry.Telemetry]:
+    hub = telemetry.Telemetry(settings=telemetry.TelemetrySettings(), audit_path=tmp_path / "a.db")
+    yield hub
+    hub.close()
+
+
+def _open_everything(
+    request: telemetry.RequestTrace,
+) -> tuple[telemetry.AgentRun, telemetry.ToolRun, telemetry.AgentRun, telemetry.ToolRun]:
+    orchestrator = request.agent("orchestrator")
+    orchestrator.stop(n.OUTCOME_HANDED_OFF)
+    coder = request.agent("coder")
+    waiting = request.tool("write_file", "c1", run=coder)
+    return orchestrator, waiting, coder, request.handoff(coder, "debug", "c2")
+
+
+def _end_order(telemetered: Telemetered) -> list[str]:
+    return [span.name for span in telemetered.spans()]  # export order = end order
+
+
+def _exported_once(telemetered: Telemetered) -> None:
+    ids = Counter(span.context.span_id for span in telemetered.spans() if span.context)
+    assert set(ids.values()) == {1}, ids
+
+
+@pytest.mark.parametrize(
+    "outcome", [n.OUTCOME_COMPLETED, n.OUTCOME_DISCONNECTED, n.OUTCOME_SHUTDOWN]
+)
+def test_finish_ends_every_open_span_once_innermost_first(
+    hub: telemetry.Telemetry, telemetered: Telemetered, outcome: str
+) -> None:
+    request = telemetry.RequestTrace(hub.spans, "s1")
+    _open_everything(request)
+    request.finish(outcome)
+    request.finish(outcome)
+    request.finish(n.OUTCOME_ERROR, RuntimeError("late"))
+
+    assert _end_order(telemetered) == [
+        "invoke_agent orchestrator",
+        f"execute_tool {n.HANDOFF_TOOL_PREFIX}debug",
+        "execute_tool write_file",
+        "invoke_agent coder",
+        n.SPAN_AGENT_REQUEST,
+    ]
+    _exported_once(telemetered)
+    assert request.finished
+    for span in telemetered.spans():
+        assert span.status.status_code is StatusCode.UNSET, span.name
+    assert (telemetered.span("execute_tool write_file").attributes or {})[n.TOOL_OUTCOME] == outcome
+    assert (telemetered.span("invoke_agent coder").attributes or {})[n.AGENT_OUTCOME] == outcome
+    assert (telemetered.span("invoke_agent orchestrator").attributes or {})[
+        n.AGENT_OUTCOME
+    ] == n.OUTCOME_HANDED_OFF
+    assert (telemetered.span(n.SPAN_AGENT_REQUEST).attributes or {})[n.REQUEST_OUTCOME] == outcome
+
+
+def test_finish_with_an_error_fails_every_open_span_once(
+    hub: telemetry.Telemetry, telemetered: Telemetered
+) -> None:
+    request = telemetry.RequestTrace(hub.spans, "s1")
+    _open_everything(request)
+    request.finish(n.OUTCOME_ERROR, ConnectionError("provider down"))
+    request.finish(n.OUTCOME_ERROR, ConnectionError("provider down"))
+
+    assert _end_order(telemetered)[-1] == n.SPAN_AGENT_REQUEST
+    _exported_once(telemetered)
+    for name in (
+        "execute_tool write_file",
+        f"execute_tool {n.HANDOFF_TOOL_PREFIX}debug",
+        "invoke_agent coder",
+        n.SPAN_AGENT_REQUEST,
+    ):
+        span = telemetered.span(name)
+        assert span.status.status_code is StatusCode.ERROR, name
+        assert (span.attributes or {})[n.ERROR_TYPE] == "ConnectionError", name
+    orchestrator = telemetered.span("invoke_agent orchestrator")
+    assert orchestrator.status.status_code is StatusCode.UNSET  # ended before the failure
+    assert telemetered.metric(n.METRIC_ERRORS, {n.GEN_AI_AGENT_NAME: "coder"}) == 1
+    assert hub.audit is not None
+    (record,) = hub.audit.get_audit_log(event_type=n.EVENT_AGENT_ERROR)
+    assert record["trace_id"] == request.correlation_id
+
+
+def test_finish_skips_spans_already_ended(
+    hub: telemetry.Telemetry, telemetered: Telemetered
+) -> None:
+    request = telemetry.RequestTrace(hub.spans, "s1")
+    run = request.agent("coder")
+    tool = request.tool("write_file", "c1", run=run)
+    tool.stop(n.OUTCOME_REJECTED)
+    request.finish(n.OUTCOME_DISCONNECTED)
+    _exported_once(telemetered)
+    assert (telemetered.span("execute_tool write_file").attributes or {})[
+        n.TOOL_OUTCOME
+    ] == n.OUTCOME_REJECTED
+    assert (telemetered.span("invoke_agent coder").attributes or {})[
+        n.AGENT_OUTCOME
+    ] == n.OUTCOME_DISCONNECTED
+
+
+def test_request_trace_builds_the_tree_under_the_callers_context(
+    hub: telemetry.Telemetry, telemetered: Telemetered
+) -> None:
+    with trace.get_tracer("tests").start_as_current_span("server") as server:
+        request = telemetry.RequestTrace(hub.spans, "s1", context=None)
+    run = request.agent("coder")
+    request.tool("read_file", "c1", run=run)
+    request.finish(n.OUTCOME_COMPLETED)
+
+    root = telemetered.span(n.SPAN_AGENT_REQUEST)
+    agent = telemetered.span("invoke_agent coder")
+    tool = telemetered.span("execute_tool read_file")
+    assert root.parent is not None and root.parent.span_id == server.get_span_context().span_id
+    assert agent.parent is not None and root.context is not None
+    assert agent.parent.span_id == root.context.span_id
+    assert tool.parent is not None and agent.context is not None
+    assert tool.parent.span_id == agent.context.span_id
+    assert request.correlation_id == trace.format_trace_id(server.get_span_context().trace_id)
+
+
+def test_unsampled_request_still_finishes_and_counts(
+    hub: telemetry.Telemetry, unsampled: Telemetered
+) -> None:
+    request = telemetry.RequestTrace(hub.spans, "s1")
+    _open_everything(request)
+    request.finish(n.OUTCOME_ERROR, RuntimeError("x"))
+    assert request.finished
+    assert unsampled.spans() == []
+    assert unsampled.metric(n.METRIC_ERRORS) == 1
+    assert unsampled.metric(n.METRIC_INVOKE_AGENT_DURATION) == 2

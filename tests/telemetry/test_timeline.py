@@ -1,0 +1,92 @@
+"""The seed's timeline of one request (T+ms, event, details), kept per trace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import telemetry
+from telemetry import names as n
+from telemetry.subscribers import EventContext
+from telemetry.timeline import TimelineRecorder
+from tests.support.otel import Telemetered
+
+
+@pytest.fixture
+def hub(telemetered: Telemetered, tmp_path: Path) -> Iterator[telemetry.Telemetry]:
+    hub = telemetry.Telemetry(settings=telemetry.TelemetrySettings(), audit_path=tmp_path / "a.db")
+    yield hub
+    hub.close()
+
+
+def test_timeline_tells_one_requests_story(hub: telemetry.Telemetry) -> None:
+    request = telemetry.RequestTrace(hub.spans, "s1")
+    orchestrator = request.agent("orchestrator")
+    hub.emit(
+        telemetry.AgentSwitched(
+            from_agent="orchestrator", to_agent="coder", trigger="orchestrator", confidence=0.9
+        ),
+        span=orchestrator.span,
+    )
+    orchestrator.stop(n.OUTCOME_HANDED_OFF)
+    coder = request.agent("coder")
+    tool = request.tool("write_file", "c1", run=coder)
+    hub.emit(
+        telemetry.HITLDecisionMade(tool="write_file", call_id="c1", decision="APPROVE"),
+        span=tool.span,
+    )
+    tool.stop("completed")
+    request.finish(n.OUTCOME_COMPLETED)
+
+    entries = hub.timeline(request.correlation_id)
+    assert entries is not None
+    assert [entry.event for entry in entries] == [
+        n.EVENT_AGENT_STARTED,
+        n.EVENT_AGENT_SWITCHED,
+        n.EVENT_AGENT_COMPLETED,
+        n.EVENT_AGENT_STARTED,
+        n.EVENT_HITL_DECISION_MADE,
+        "tool.execution_completed",
+        n.EVENT_AGENT_COMPLETED,
+    ]
+    assert entries[0].offset_ms == 0.0
+    offsets = [entry.offset_ms for entry in entries]
+    assert offsets == sorted(offsets)
+    assert "orchestrator → coder" in entries[1].details
+    assert "APPROVE" in entries[4].details
+    assert hub.timeline(request.correlation_id.upper()) == entries
+
+
+def test_unknown_trace_has_no_timeline(hub: telemetry.Telemetry) -> None:
+    assert hub.timeline("f" * 32) is None
+
+
+def test_a_decision_joins_the_waiting_requests_timeline(hub: telemetry.Telemetry) -> None:
+    waiting = telemetry.RequestTrace(hub.spans, "s1")
+    tool = waiting.tool("write_file", "c1", run=waiting.agent("coder"))
+    waiting.finish(n.OUTCOME_DISCONNECTED)
+    deciding = hub.spans.request("s1")
+    hub.emit(
+        telemetry.HITLDecisionMade(tool="write_file", call_id="c1", decision="REJECT"),
+        span=deciding.span,
+        origin=tool.span_context,
+    )
+    deciding.stop(n.OUTCOME_COMPLETED)
+    entries = hub.timeline(waiting.correlation_id)
+    assert entries is not None
+    assert entries[-1].event == n.EVENT_HITL_DECISION_MADE
+    assert hub.timeline(deciding.correlation_id) is None
+
+
+def test_recorder_is_bounded_in_traces_and_entries() -> None:
+    recorder = TimelineRecorder(max_traces=2, max_entries=3)
+    event = telemetry.SessionUpdated(session_id="s")
+    for trace_number in range(3):
+        for offset in range(5):
+            recorder.on_event(event, EventContext(f"{trace_number:032x}", "0" * 16, offset))
+    assert recorder.timeline(f"{0:032x}") is None  # evicted, oldest first
+    entries = recorder.timeline(f"{2:032x}")
+    assert entries is not None
+    assert [entry.offset_ms for entry in entries] == [0.0, 1000.0, 2000.0]
