@@ -1,0 +1,162 @@
+"""docker-compose.yml, the Dockerfile and the Grafana provisioning hold together.
+
+No Docker engine runs on these machines, so the compose file is checked statically: against
+the Compose Specification's JSON schema, for pinned image tags, for the Collector mounting
+the same otel-collector.yaml the tests run, and for Grafana finding its datasources and the
+dashboard.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from e2e_support import REPO
+
+COMPOSE = REPO / "docker-compose.yml"
+GRAFANA = REPO / "deploy" / "grafana"
+DASHBOARD = GRAFANA / "dashboards" / "agent-runtime.json"
+# A tag that names a version: digits, not "latest"/"stable"/a bare major.
+PINNED_TAG = re.compile(r"^v?\d+\.\d+\.\d+([.-][\w.]+)?$")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def _compose_schema() -> dict[str, Any]:
+    # The Compose Specification's schema (compose-spec/compose-spec, schema/compose-spec.json)
+    # as check-jsonschema vendors it in its wheel (dev dependency check-jsonschema==0.39.0).
+    # Tests have no network, and copying the file into this repository would mean committing
+    # a third-party file, so it is read from the installed package.
+    vendor = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema = json.loads((vendor / "compose-spec.json").read_text())
+    assert isinstance(schema, dict)
+    return schema
+
+
+def test_compose_file_matches_the_compose_specification(compose: dict[str, Any]) -> None:
+    schema = _compose_schema()
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator_cls.check_schema(schema)
+    errors = sorted(validator_cls(schema).iter_errors(compose), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def test_the_schema_rejects_a_broken_compose_file() -> None:
+    """The check above can fail: an unknown key and a wrong type are refused."""
+    schema = _compose_schema()
+    broken = {"services": {"x": {"image": 1, "not_a_compose_key": True}}}
+    assert list(jsonschema.validators.validator_for(schema)(schema).iter_errors(broken))
+
+
+def _tag(image: str) -> str:
+    name, _, tag = image.rpartition(":")
+    assert name and "/" not in tag, f"{image} has no tag"
+    return tag
+
+
+def test_every_image_tag_is_pinned(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        if "build" in service:
+            continue  # built here; its base images are checked in the Dockerfile below
+        image = service["image"]
+        assert PINNED_TAG.match(_tag(image)), f"{name}: {image} is not pinned to a version"
+    for line in (REPO / "Dockerfile").read_text().splitlines():
+        if line.startswith("FROM "):
+            image = line.split()[1]
+            tag = _tag(image)
+            assert re.match(r"^\d+\.\d+\.\d+", tag), f"Dockerfile: {image} is not pinned"
+
+
+def test_collector_and_jaeger_images_match_what_the_tests_build(compose: dict[str, Any]) -> None:
+    manifest = yaml.safe_load((REPO / "deploy" / "collector" / "builder-config.yaml").read_text())
+    collector = compose["services"]["collector"]
+    assert collector["image"] == (
+        f"otel/opentelemetry-collector-contrib:{manifest['dist']['version']}"
+    )
+    # Jaeger's Go module v1.76.0 is the release Jaeger 2.13.0 (its CHANGELOG: v1.76.0 / v2.13.0).
+    go_mod = (REPO / "deploy" / "jaeger" / "go.mod").read_text()
+    assert re.search(r"github.com/jaegertracing/jaeger v1\.76\.0\b", go_mod)
+    assert compose["services"]["jaeger"]["image"] == "jaegertracing/jaeger:2.13.0"
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> host path of the service's bind mounts (short syntax)."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        host, container, *_ = volume.split(":")
+        mounts[container] = host
+    return mounts
+
+
+def test_the_collector_runs_the_repository_config(compose: dict[str, Any]) -> None:
+    collector = compose["services"]["collector"]
+    mounts = _mounts(collector)
+    config_args = [
+        arg.split("=", 1)[1] for arg in collector["command"] if arg.startswith("--config")
+    ]
+    assert config_args
+    for container_path in config_args:
+        assert mounts.get(container_path) == "./otel-collector.yaml"
+    # The queue and audit file are on a volume, and every variable points inside it.
+    environment = collector["environment"]
+    data_mount = next(c for c, h in mounts.items() if not h.startswith("."))
+    for key in ("OTELCOL_STORAGE_DIR", "OTELCOL_AUDIT_FILE"):
+        assert PurePosixPath(environment[key]).is_relative_to(data_mount), key
+    agent = compose["services"]["agent-runtime"]["environment"]
+    assert agent["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4317"
+
+
+def test_prometheus_scrapes_the_collector_ports(compose: dict[str, Any]) -> None:
+    prometheus = compose["services"]["prometheus"]
+    mounts = _mounts(prometheus)
+    assert mounts["/etc/prometheus/prometheus.yml"] == "./deploy/prometheus/prometheus.yml"
+    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    env = compose["services"]["collector"]["environment"]
+    exporter_port = env["OTELCOL_PROMETHEUS_ENDPOINT"].rsplit(":", 1)[1]
+    assert targets == {f"collector:{exporter_port}", f"collector:{env['OTELCOL_TELEMETRY_PORT']}"}
+
+
+def test_grafana_provisions_both_datasources_and_the_dashboard(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    mounts = _mounts(grafana)
+    provisioning = Path(REPO, mounts["/etc/grafana/provisioning"])
+    assert provisioning == GRAFANA / "provisioning"
+
+    datasources = yaml.safe_load((provisioning / "datasources" / "datasources.yaml").read_text())
+    by_type = {ds["type"]: ds for ds in datasources["datasources"]}
+    assert by_type["prometheus"]["url"] == "http://prometheus:9090"
+    assert by_type["jaeger"]["url"].startswith("http://jaeger:")
+    uids = {ds["uid"] for ds in datasources["datasources"]}
+
+    providers = yaml.safe_load((provisioning / "dashboards" / "dashboards.yaml").read_text())
+    dashboard_dirs = {p["options"]["path"] for p in providers["providers"]}
+    for container_dir in dashboard_dirs:
+        host_dir = Path(REPO, mounts[container_dir])
+        assert (host_dir / DASHBOARD.name).resolve() == DASHBOARD.resolve()
+
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] == "agent-runtime"
+    assert dashboard["panels"]
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] in uids, panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] in uids, panel["title"]
+            assert target["expr"].strip(), panel["title"]
