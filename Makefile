@@ -2,7 +2,10 @@
 # when missing, then the locked environment), so a fresh machine with only Python works.
 .DEFAULT_GOAL := help
 PORT ?= 8001
-UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+# uv on PATH, else the uv that pip installs for this Python (`python3 -m uv` finds its binary
+# wherever pip put it: ~/.local/bin, a pyenv or a venv bin folder).
+UV_ON_PATH := $(shell command -v uv 2>/dev/null)
+UV := $(if $(UV_ON_PATH),$(UV_ON_PATH),python3 -m uv)
 PYTEST_ARGS ?=
 
 .PHONY: help uv sync demo test serve lint format stack stack-down
@@ -15,27 +18,29 @@ help:
 	@echo "make stack    start Collector + Jaeger + Prometheus + the service as processes"
 
 uv:
-	@test -x "$(UV)" || python3 -m pip install --user --quiet "uv==0.13.8"
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --user --quiet "uv==0.13.8" \
+		|| python3 -m pip install --user --quiet --break-system-packages "uv==0.13.8" \
+		|| python3 -m pip install --quiet "uv==0.13.8"
 
 sync: uv
-	@"$(UV)" sync --quiet --frozen
+	@$(UV) sync --quiet --frozen
 
 demo: sync
-	@"$(UV)" run --frozen agent-runtime demo
+	@$(UV) run --frozen agent-runtime demo
 
 test: sync
-	@"$(UV)" run --frozen pytest $(PYTEST_ARGS)
+	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 serve: sync
-	@PORT=$(PORT) "$(UV)" run --frozen agent-runtime serve
+	@PORT=$(PORT) $(UV) run --frozen agent-runtime serve
 
 lint: sync
-	@"$(UV)" run --frozen ruff check src tests
-	@"$(UV)" run --frozen ruff format --check src tests
-	@"$(UV)" run --frozen mypy --strict src
+	@$(UV) run --frozen ruff check src tests
+	@$(UV) run --frozen ruff format --check src tests
+	@$(UV) run --frozen mypy --strict src
 
 format: sync
-	@"$(UV)" run --frozen ruff format src tests
-	@"$(UV)" run --frozen ruff check --fix src tests
+	@$(UV) run --frozen ruff format src tests
+	@$(UV) run --frozen ruff check --fix src tests
 
 -include deploy/stack.mk

@@ -7,7 +7,7 @@
 STACK_ARGS ?=
 
 stack: sync
-	@UV="$(UV)" "$(UV)" run --frozen python scripts/stack.py up $(STACK_ARGS)
+	@$(UV) run --frozen python scripts/stack.py up $(STACK_ARGS)
 
 stack-down:
 	@python3 scripts/stack.py down

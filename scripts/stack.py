@@ -405,8 +405,9 @@ def _up(args: argparse.Namespace) -> int:
     start = time.monotonic()
     ports = Ports.default()
     collector, jaeger = build("build-collector.sh"), build("build-jaeger.sh")
-    uv = os.environ.get("UV") or shutil.which("uv") or "uv"
-    service_argv = None if args.no_service else [uv, "run", "--frozen", "agent-runtime", "serve"]
+    # stack.py runs inside the project's environment (`uv run`): its own entry point serves.
+    service = str(Path(sys.executable).with_name("agent-runtime"))
+    service_argv = None if args.no_service else [service, "serve"]
     configs = (
         [COLLECTOR_CONFIG, TAIL_SAMPLING_OVERLAY] if args.tail_sampling else [COLLECTOR_CONFIG]
     )

@@ -221,6 +221,9 @@ class SessionCreated(TelemetryEvent):
     def attributes(self, settings: TelemetrySettings) -> Attributes:
         return {n.SESSION_ID: self.session_id}
 
+    def summary(self) -> str:
+        return f"session={self.session_id}"
+
 
 class MessageAdded(TelemetryEvent):
     """A message joined the conversation; its text is exported only with capture on."""
@@ -253,6 +256,9 @@ class SessionUpdated(TelemetryEvent):
     def attributes(self, settings: TelemetrySettings) -> Attributes:
         return {n.GEN_AI_AGENT_NAME: self.agent} if self.agent else {}
 
+    def summary(self) -> str:
+        return f"agent={self.agent}" if self.agent else ""
+
 
 class SessionDeleted(TelemetryEvent):
     """The session was soft-deleted."""
@@ -263,6 +269,9 @@ class SessionDeleted(TelemetryEvent):
 
     def attributes(self, settings: TelemetrySettings) -> Attributes:
         return {n.SESSION_ID: self.session_id}
+
+    def summary(self) -> str:
+        return f"session={self.session_id}"
 
 
 CATALOG: tuple[type[TelemetryEvent], ...] = (
