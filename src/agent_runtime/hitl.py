@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags
+from opentelemetry.trace import Span, SpanContext, TraceFlags
 
 from agent_runtime.errors import (
     ApprovalAlreadyDecided,
@@ -92,7 +92,6 @@ class HITLManager:
         self._timeout_s = timeout_s
         self._clock = clock
         self._waiters: dict[str, _Waiter] = {}
-        self._closed = False
 
     @property
     def timeout_s(self) -> float:
@@ -226,7 +225,6 @@ class HITLManager:
 
     def close(self) -> None:
         """Shutdown: every waiting stream ends (ApprovalsClosed); approvals stay pending."""
-        self._closed = True
         for waiter in list(self._waiters.values()):
             if not waiter.future.done():
                 waiter.future.set_exception(ApprovalsClosed("the service is shutting down"))
@@ -265,8 +263,3 @@ class HITLManager:
             span=span,
             origin=stored_context(record),
         )
-
-
-def detached_span(record: ApprovalRecord) -> Span:
-    """A non-recording stand-in for the waiting span, e.g. to parent resumed work logs."""
-    return NonRecordingSpan(stored_context(record))

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from agent_runtime.agents import ROUTABLE_AGENTS
+from agent_runtime.store import ApprovalRecord
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 AgentName = Literal["coder", "debug", "architect", "ask"]
@@ -59,6 +60,8 @@ class SessionOut(BaseModel):
 
 
 class ApprovalOut(BaseModel):
+    """A pending approval as the API shows it (the stored record minus its span ids)."""
+
     call_id: str
     session_id: str
     tool: str
@@ -69,6 +72,10 @@ class ApprovalOut(BaseModel):
     requested_at: float
     deadline: float
     trace_id: str
+
+    @classmethod
+    def from_record(cls, record: ApprovalRecord) -> ApprovalOut:
+        return cls.model_validate(record, from_attributes=True)
 
 
 class TimelineEntryOut(BaseModel):

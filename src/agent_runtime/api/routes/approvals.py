@@ -25,19 +25,4 @@ async def pending(
     runtime: RuntimeDep, session_id: str | None = Query(default=None, pattern=SESSION_ID_PATTERN)
 ) -> list[ApprovalOut]:
     """Approvals still waiting for a human (they survive a restart)."""
-    records = await runtime.hitl.pending(session_id)
-    return [
-        ApprovalOut(
-            call_id=r.call_id,
-            session_id=r.session_id,
-            tool=r.tool,
-            arguments=r.arguments,
-            agent=r.agent,
-            reason=r.reason,
-            timeout_s=r.timeout_s,
-            requested_at=r.requested_at,
-            deadline=r.deadline,
-            trace_id=r.trace_id,
-        )
-        for r in records
-    ]
+    return [ApprovalOut.from_record(r) for r in await runtime.hitl.pending(session_id)]
