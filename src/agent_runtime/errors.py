@@ -126,6 +126,14 @@ class EditRequiresArguments(DomainError):
     default_message = "an EDIT decision requires arguments"
 
 
+class InvalidEditArguments(DomainError):
+    """An EDIT's arguments do not fit the tool's schema; nothing was recorded."""
+
+    code = "invalid_edit_arguments"
+    status = 422
+    default_message = "the edited arguments do not fit the tool"
+
+
 # --- tools ------------------------------------------------------------------------------
 
 

@@ -27,6 +27,8 @@ from agent_runtime.errors import (
     ApprovalExpired,
     ApprovalNotFound,
     EditRequiresArguments,
+    InvalidEditArguments,
+    ToolError,
 )
 from agent_runtime.store import ApprovalRecord, Store
 from telemetry import (
@@ -85,8 +87,12 @@ class HITLManager:
         telemetry: Telemetry,
         *,
         timeout_s: float,
+        validate_arguments: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``validate_arguments(tool, arguments)`` checks a human's EDIT before it is
+        recorded (raising ToolError); without it EDITs are checked only when the tool runs."""
+        self._validate_arguments = validate_arguments
         self._store = store
         self._telemetry = telemetry
         self._timeout_s = timeout_s
@@ -184,6 +190,11 @@ class HITLManager:
             raise ApprovalAlreadyDecided(f"approval {call_id!r} was already decided")
         if decision == "EDIT" and not arguments:
             raise EditRequiresArguments("an EDIT decision needs the modified 'arguments'")
+        if decision == "EDIT" and arguments and self._validate_arguments is not None:
+            try:
+                arguments = self._validate_arguments(record.tool, arguments)
+            except ToolError as exc:
+                raise InvalidEditArguments(str(exc)) from exc
         now = self._clock()
         waiter = self._waiters.get(call_id)
         if now > record.deadline and waiter is None:

@@ -46,8 +46,13 @@ class Runtime:
             settings=telemetry_settings, audit_path=settings.data_dir / "audit.db"
         )
         sessions = SessionManager(store, telemetry)
-        hitl = HITLManager(store, telemetry, timeout_s=settings.approval_timeout_s)
         registry = default_registry(CommandPolicy(timeout_s=settings.command_timeout_s))
+        hitl = HITLManager(
+            store,
+            telemetry,
+            timeout_s=settings.approval_timeout_s,
+            validate_arguments=registry.validate,
+        )
         tools = ToolRunner(registry, hitl, telemetry, settings.data_dir)
         chat_model = model or create_model(
             settings.llm_provider,

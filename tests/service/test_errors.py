@@ -75,6 +75,14 @@ async def test_second_decision_is_409_and_edit_without_arguments_is_422(
                     422,
                     "edit_requires_arguments",
                 )
+                _assert_error(
+                    await client.post(
+                        f"/v1/approvals/{call_id}",
+                        json={"decision": "EDIT", "arguments": {"path": 5}},
+                    ),
+                    422,
+                    "invalid_edit_arguments",
+                )
                 first = await client.post(f"/v1/approvals/{call_id}", json={"decision": "APPROVE"})
                 assert first.status_code == 200
                 _assert_error(
