@@ -44,3 +44,4 @@ format: sync
 	@$(UV) run --frozen ruff check --fix src tests
 
 -include deploy/stack.mk
+-include deploy/soak.mk

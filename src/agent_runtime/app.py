@@ -13,6 +13,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 import telemetry
 from agent_runtime.api import api_router
+from agent_runtime.api.auth import InternalAuthMiddleware
 from agent_runtime.api.errors import register_error_handlers
 from agent_runtime.api.middleware import BodyLimitMiddleware, CorrelationHeadersMiddleware
 from agent_runtime.llm import ChatModel
@@ -62,9 +63,14 @@ def create_app(settings: Settings | None = None, *, model: ChatModel | None = No
         version=_version(),
         description="Multi-agent coding-assistant backend, OpenTelemetry-native.",
         lifespan=lifespan,
+        # The interactive docs are not behind the key; with a key set only the schema stays.
+        docs_url=None if settings.internal_key else "/docs",
+        redoc_url=None if settings.internal_key else "/redoc",
     )
     register_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.internal_key is not None:
+        app.add_middleware(InternalAuthMiddleware, key=settings.internal_key.get_secret_value())
     app.add_middleware(CorrelationHeadersMiddleware)
     app.include_router(api_router)
     FastAPIInstrumentor.instrument_app(

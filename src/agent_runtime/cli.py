@@ -61,6 +61,9 @@ class _Server:
                 if runtime is not None:
                     runtime.orchestrator.shutdown()
                 super().handle_exit(sig, frame)
+                # uvicorn re-raises a captured signal after run(), which would kill the
+                # process before telemetry is flushed: a handled SIGTERM is a clean exit.
+                self._captured_signals.clear()
 
         self._server = Server(config)
 

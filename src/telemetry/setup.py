@@ -40,6 +40,7 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
 from telemetry._exporters import CountingBatchLogRecordProcessor, CountingBatchSpanProcessor
 from telemetry.metrics import dropped_counter
+from telemetry.settings import TelemetrySettings
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -205,8 +206,9 @@ def configured() -> Providers | None:
     return _configured
 
 
-def shutdown(deadline_s: float = 3.0) -> bool:
-    """Flush and stop the providers ``configure`` built, giving up after ``deadline_s``.
+def shutdown(deadline_s: float | None = None) -> bool:
+    """Flush and stop the providers ``configure`` built, giving up after ``deadline_s``
+    (default: ``AGENT_RUNTIME_TELEMETRY_SHUTDOWN_DEADLINE_S``, 3 s).
 
     Returns True when everything flushed in time. The work runs on a daemon thread, so an
     unreachable Collector costs at most the deadline and never blocks process exit.
@@ -214,6 +216,8 @@ def shutdown(deadline_s: float = 3.0) -> bool:
     providers = _configured
     if providers is None or not providers.owned:
         return True
+    if deadline_s is None:
+        deadline_s = TelemetrySettings.from_env().shutdown_deadline_s
     done = threading.Event()
 
     def _flush_all() -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Request
 
 from agent_runtime.runtime import Runtime
 
@@ -16,19 +15,3 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
-def require_internal_auth(
-    runtime: RuntimeDep,
-    x_internal_auth: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> None:
-    """When a key is configured, ``X-Internal-Auth`` must match it (constant-time)."""
-    key = runtime.settings.internal_key
-    if key is None:
-        return
-    supplied = (x_internal_auth or "").encode("utf-8", "replace")
-    if not hmac.compare_digest(supplied, key.get_secret_value().encode("utf-8")):
-        raise HTTPException(status_code=401, detail="missing or invalid X-Internal-Auth header")
-
-
-AuthDep = Depends(require_internal_auth)

@@ -14,6 +14,30 @@ AgentName = Literal["coder", "debug", "architect", "ask"]
 assert set(AgentName.__args__) == set(ROUTABLE_AGENTS)  # type: ignore[attr-defined]
 
 
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers: ``{"error": {"code", "message"}}``."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "Malformed request (e.g. invalid JSON encoding)"),
+        (401, "Missing or wrong X-Internal-Auth (when a key is configured)"),
+        (404, "Unknown session, approval, trace or route"),
+        (409, "Conflict: already decided, expired, or already exists"),
+        (413, "Request body over AGENT_RUNTIME_MAX_BODY_BYTES"),
+        (422, "The body or a parameter does not fit the schema"),
+    )
+}
+
+
 class MessageRequest(BaseModel):
     """A user message for a session (created when unknown); ``agent`` is the user's pick."""
 

@@ -6,10 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from agent_runtime.api.deps import AuthDep, RuntimeDep
-from agent_runtime.api.schemas import SESSION_ID_PATTERN, ApprovalOut, DecisionRequest
+from agent_runtime.api.deps import RuntimeDep
+from agent_runtime.api.schemas import (
+    ERROR_RESPONSES,
+    SESSION_ID_PATTERN,
+    ApprovalOut,
+    DecisionRequest,
+)
 
-router = APIRouter(prefix="/v1/approvals", tags=["approvals"], dependencies=[AuthDep])
+router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
 
 
 @router.post("/{call_id}")

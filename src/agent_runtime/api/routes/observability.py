@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from agent_runtime.api.deps import AuthDep, RuntimeDep
-from agent_runtime.api.schemas import TimelineEntryOut, TimelineOut
+from agent_runtime.api.deps import RuntimeDep
+from agent_runtime.api.schemas import ERROR_RESPONSES, TimelineEntryOut, TimelineOut
 
-router = APIRouter(tags=["observability"], dependencies=[AuthDep])
+router = APIRouter(tags=["observability"], responses=ERROR_RESPONSES)
 
 
 @router.get("/v1/metrics")

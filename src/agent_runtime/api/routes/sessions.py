@@ -6,10 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from agent_runtime.api.deps import AuthDep, RuntimeDep
-from agent_runtime.api.schemas import CreateSessionRequest, MessageOut, SessionCreated, SessionOut
+from agent_runtime.api.deps import RuntimeDep
+from agent_runtime.api.schemas import (
+    ERROR_RESPONSES,
+    CreateSessionRequest,
+    MessageOut,
+    SessionCreated,
+    SessionOut,
+)
 
-router = APIRouter(prefix="/v1/sessions", tags=["sessions"], dependencies=[AuthDep])
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 
 
 @router.post("", status_code=201)
