@@ -25,16 +25,25 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+_ERROR_STATUSES = (
+    (400, "Malformed request (e.g. invalid JSON encoding)"),
+    (401, "Missing or wrong X-Internal-Auth (when a key is configured)"),
+    (404, "Unknown session, approval, trace or route"),
+    (409, "Conflict: already decided, expired, or already exists"),
+    (413, "Request body over AGENT_RUNTIME_MAX_BODY_BYTES"),
+    (422, "The body or a parameter does not fit the schema"),
+)
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
-    for status, description in (
-        (400, "Malformed request (e.g. invalid JSON encoding)"),
-        (401, "Missing or wrong X-Internal-Auth (when a key is configured)"),
-        (404, "Unknown session, approval, trace or route"),
-        (409, "Conflict: already decided, expired, or already exists"),
-        (413, "Request body over AGENT_RUNTIME_MAX_BODY_BYTES"),
-        (422, "The body or a parameter does not fit the schema"),
-    )
+    for status, description in _ERROR_STATUSES
+}
+SSE_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    # The route's media type is text/event-stream; its errors are still JSON.
+    status: {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for status, description in _ERROR_STATUSES
 }
 
 

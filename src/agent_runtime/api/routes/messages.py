@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from agent_runtime.api.deps import RuntimeDep
-from agent_runtime.api.schemas import ERROR_RESPONSES, MessageRequest
+from agent_runtime.api.schemas import SSE_ERROR_RESPONSES, MessageRequest
 
-router = APIRouter(tags=["agent"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["agent"], responses=SSE_ERROR_RESPONSES)
 
 
 async def known_session(body: MessageRequest, runtime: RuntimeDep) -> MessageRequest:
