@@ -35,13 +35,15 @@ serve: sync
 	@PORT=$(PORT) $(UV) run --frozen agent-runtime serve
 
 lint: sync
-	@$(UV) run --frozen ruff check src tests
-	@$(UV) run --frozen ruff format --check src tests
+	@$(UV) run --frozen ruff check src tests bench
+	@$(UV) run --frozen ruff format --check src tests bench
 	@$(UV) run --frozen mypy --strict src
+	@MYPYPATH=src:. $(UV) run --frozen mypy --strict bench
 
 format: sync
-	@$(UV) run --frozen ruff format src tests
-	@$(UV) run --frozen ruff check --fix src tests
+	@$(UV) run --frozen ruff format src tests bench
+	@$(UV) run --frozen ruff check --fix src tests bench
 
 -include deploy/stack.mk
 -include deploy/soak.mk
+-include deploy/bench.mk

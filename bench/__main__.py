@@ -1,0 +1,88 @@
+"""``python -m bench [--quick] [--only NAMES]``: every benchmark, then one ``bench:`` line.
+
+``--quick`` (CI) runs each benchmark for a moment: it checks that they run, not the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+
+from bench import outage, per_audit, per_event, per_request, per_run
+
+ALL = ("run", "event", "audit", "request", "outage")
+
+
+def _machine() -> str:
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}"
+        for name in ("opentelemetry-sdk", "opentelemetry-util-genai", "fastapi", "openai")
+    )
+    return (
+        f"{os.cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}, {versions}, {time.strftime('%Y-%m-%d')}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="CI-sized: checks they run")
+    parser.add_argument("--only", default=",".join(ALL), help=f"comma list of {ALL}")
+    args = parser.parse_args(argv)
+    only = set(args.only.split(","))
+    quick: bool = args.quick
+    started = time.monotonic()
+    print(f"machine: {_machine()}{' (quick mode)' if quick else ''}", flush=True)
+    fields: dict[str, str] = {}
+    if "run" in only:
+        run = per_run.measure(quick=quick)
+        fields["run_overhead_us"] = f"{run.overhead_us:.0f}"
+        fields["run_off_us"] = f"{run.off_overhead_us:.0f}"
+        sys.stdout.flush()
+    if "event" in only:
+        event = per_event.measure(quick=quick)
+        for key, name in (
+            ("event_us", "event"),
+            ("naive_us", "naive"),
+            ("floor_us", "floor"),
+            ("bus_us", "bus"),
+        ):
+            fields[key] = f"{event[name].median:.2f}"
+        sys.stdout.flush()
+    if "audit" in only:
+        per_audit.measure(quick=quick)
+        sys.stdout.flush()
+    if "request" in only:
+        request = per_request.measure(quick=quick)
+        fields["throughput_ratio"] = f"{request.throughput_ratio:.2f}"
+        sys.stdout.flush()
+    if "outage" in only:
+        down = outage.measure(quick=quick)
+        fields["outage_p99_ratio"] = f"{down.p99_ratio:.2f}"
+        fields["shutdown_s"] = f"{max(down.shutdown_s.values()):.2f}"
+        fields["rss_growth_mb"] = f"{down.rss_growth_mb:.1f}"
+        fields["dropped_counted"] = "1" if down.dropped_counted else "0"
+    print(f"(all benchmarks: {time.monotonic() - started:.0f} s)")
+    order = [
+        "run_overhead_us",
+        "run_off_us",
+        "event_us",
+        "naive_us",
+        "floor_us",
+        "bus_us",
+        "throughput_ratio",
+        "outage_p99_ratio",
+        "shutdown_s",
+        "rss_growth_mb",
+        "dropped_counted",
+    ]
+    print("bench: " + " ".join(f"{key}={fields.get(key, 'NA')}" for key in order))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

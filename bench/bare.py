@@ -1,0 +1,60 @@
+"""The "no telemetry at all" floor: the layer's span factories and emit call replaced by
+stubs, in the benchmark process only, so ``off - bare`` is what the layer costs when it is
+disabled. Domain code still builds its pydantic events (they also feed the SSE stream)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, Span, SpanContext
+
+from telemetry import emit, spans
+
+
+class _NullRun:
+    """Quacks like RequestSpan / AgentRun / ToolRun and records nothing."""
+
+    span: Span = INVALID_SPAN
+    correlation_id = "0" * 32
+
+    def __init__(self, agent: str = "") -> None:
+        self.agent = agent
+        self.context = Context()
+        self.ended = False
+
+    @property
+    def span_context(self) -> SpanContext:
+        return INVALID_SPAN_CONTEXT
+
+    def activate(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def stop(self, outcome: str = "") -> None:
+        self.ended = True
+
+    def fail(self, exc: BaseException) -> None:
+        self.ended = True
+
+
+def _null_factory(*args: Any, agent: str | None = None, **kwargs: Any) -> _NullRun:
+    return _NullRun(agent or (args[1] if len(args) > 1 else ""))
+
+
+@contextmanager
+def _null_decision(*args: Any, **kwargs: Any) -> Iterator[Span]:
+    yield INVALID_SPAN
+
+
+def _null_emit(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def strip_telemetry() -> None:
+    """Patch the layer's entry points to no-ops (benchmark process only)."""
+    emit.EventEmitter.emit = _null_emit  # type: ignore[method-assign]
+    for name in ("request", "agent", "tool", "handoff"):
+        setattr(spans.SpanFactory, name, _null_factory)
+    spans.SpanFactory.decision = _null_decision  # type: ignore[method-assign]

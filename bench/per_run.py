@@ -1,0 +1,72 @@
+"""Benchmark 1: CPU per agent run in process, telemetry recording vs off vs stubbed out.
+
+One worker process per variant (global OTel providers can be set once per process); rounds
+alternate between them (rotating the order), each round a batch of runs; the CPU of a batch
+(``time.process_time``: every thread, so the batch processors' export threads count) divided
+by its runs is one sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.proc import Worker
+from bench.run_worker import SPANS_PER_RUN
+from bench.stats import Summary, row, summarize
+
+VARIANTS = ("on", "off", "bare")
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    on: Summary
+    off: Summary
+    bare: Summary
+    overhead_us: float
+    off_overhead_us: float
+    spans_per_run: float
+
+
+def measure(*, quick: bool) -> RunResult:
+    rounds, batch, warmup = (2, 2, 2) if quick else (24, 12, 15)
+    workers = {
+        v: Worker("bench.run_worker", v, env={"OTEL_SDK_DISABLED": "true"} if v == "off" else {})
+        for v in VARIANTS
+    }
+    batches: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    runs: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    try:
+        for worker in workers.values():
+            worker.ask(str(warmup))
+        for i in range(rounds):
+            order = VARIANTS[i % 3 :] + VARIANTS[: i % 3]
+            for variant in order:
+                answer = workers[variant].ask(str(batch))
+                batches[variant].append(answer["mean_us"])
+                runs[variant].extend(answer["runs"])
+        counts = workers["on"].ask("spans")
+    finally:
+        for worker in workers.values():
+            worker.close()
+    per_run = counts["spans"] / counts["runs"]
+    if counts["spans"] != SPANS_PER_RUN * counts["runs"]:
+        raise AssertionError(f"expected {SPANS_PER_RUN} spans per run, exported {counts}")
+    summaries = {v: summarize(batches[v]) for v in VARIANTS}
+    # Pairwise differences per round cancel the machine's drift better than medians do.
+    overhead = summarize([a - b for a, b in zip(batches["on"], batches["off"], strict=True)])
+    off_cost = summarize([a - b for a, b in zip(batches["off"], batches["bare"], strict=True)])
+    print("1. per agent run (orchestrator -> coder, 1 tool call approved), CPU us per run")
+    for variant in VARIANTS:
+        print(row(f"telemetry {variant} (batch means)", summaries[variant]))
+        print(row(f"telemetry {variant} (single runs)", summarize(runs[variant])))
+    print(row("overhead on - off (paired rounds)", overhead))
+    print(row("overhead off - bare (paired rounds)", off_cost))
+    print(f"  exported spans per run: {per_run:g} {counts['names']}; log records {counts['logs']}")
+    return RunResult(
+        summaries["on"],
+        summaries["off"],
+        summaries["bare"],
+        overhead.median,
+        off_cost.median,
+        per_run,
+    )
