@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from telemetry import names as n
-from telemetry.audit import acknowledge
+from telemetry.audit import acknowledge, report_failed_delivery
 
 _log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class CountingLogExporter(LogRecordExporter):
         if result is LogRecordExportResult.SUCCESS:
             acknowledge(_audit_ids(batch))
         else:
+            report_failed_delivery()
             self._dropped.add(len(batch), {n.TELEMETRY_SIGNAL: "logs"})
         return result
 

@@ -49,8 +49,33 @@ CREATE INDEX IF NOT EXISTS audit_unexported ON audit_records (exported_at, ts);
 _ack_listeners: list[Callable[[Sequence[str]], None]] = []
 
 
+@dataclass(slots=True)
+class DeliveryState:
+    """What the process knows about shipping audit log records, for the re-send policy.
+
+    ``enabled`` is False when no log exporter exists (``OTEL_LOGS_EXPORTER=none``, SDK
+    disabled): re-sending would only feed a no-op. ``healthy`` is False after a failed
+    export: while the Collector is down, re-sending the whole backlog every cycle only
+    multiplies drops, so the outbox sends a small probe batch instead.
+    """
+
+    enabled: bool = True
+    healthy: bool = True
+
+
+delivery = DeliveryState()
+RESEND_BATCH = 500
+RESEND_PROBE = 20
+
+
+def report_failed_delivery() -> None:
+    """Called by the log exporter when a batch did not reach the Collector."""
+    delivery.healthy = False
+
+
 def acknowledge(record_ids: Sequence[str]) -> None:
     """Called by the log exporter once a batch reached the Collector."""
+    delivery.healthy = True
     for listener in list(_ack_listeners):
         try:
             listener(record_ids)
@@ -149,20 +174,23 @@ class AuditLog:
             ).fetchall()
         return [_row_to_record(row) for row in reversed(rows)]
 
-    def unexported(self, *, older_than_s: float = 0.0) -> list[AuditRecord]:
-        """Records no exporter has acknowledged yet (the outbox's backlog)."""
+    def unexported(self, *, older_than_s: float = 0.0, limit: int = -1) -> list[AuditRecord]:
+        """The oldest records no exporter has acknowledged yet (the outbox's backlog);
+        ``limit`` < 0 means all of them."""
         cutoff = time.time() - older_than_s
         with self._lock:
             rows = self._db.execute(
                 "SELECT record_id, ts, event_type, session_id, trace_id, span_id, attributes,"
-                " summary FROM audit_records WHERE exported_at IS NULL AND ts <= ? ORDER BY ts",
-                (cutoff,),
+                " summary FROM audit_records WHERE exported_at IS NULL AND ts <= ? ORDER BY ts"
+                " LIMIT ?",
+                (cutoff, limit),
             ).fetchall()
         return [_row_to_record(row) for row in rows]
 
-    def resend_unexported(self, *, older_than_s: float = 5.0) -> int:
-        """Emit again every record still unacknowledged after ``older_than_s``."""
-        records = self.unexported(older_than_s=older_than_s)
+    def resend_unexported(self, *, older_than_s: float = 5.0, limit: int = -1) -> int:
+        """Emit again the oldest records (at most ``limit``; < 0: all) still unacknowledged
+        after ``older_than_s``."""
+        records = self.unexported(older_than_s=older_than_s, limit=limit)
         for record in records:
             context = SpanContext(
                 int(record.trace_id, 16),

@@ -64,7 +64,9 @@ class EventEmitter:
             self._recorder.record(event)
         except Exception:
             _log.exception("metrics for %s failed", event.name)
-        if event.audited and self._audit is not None and context.is_valid:
+        # The audit trail does not depend on tracing: with the SDK disabled the record is
+        # still written, with an all-zero trace id.
+        if event.audited and self._audit is not None:
             try:
                 if attributes is None:
                     attributes = event.attributes(self._settings)

@@ -15,6 +15,7 @@ from opentelemetry import _logs, metrics, trace
 from opentelemetry.trace import Span, SpanContext
 from opentelemetry.util.genai.handler import TelemetryHandler
 
+from telemetry import audit
 from telemetry.audit import AuditLog
 from telemetry.emit import EventEmitter
 from telemetry.events import TelemetryEvent
@@ -88,10 +89,13 @@ class Telemetry:
         return self._timeline.timeline(trace_id)
 
     def resend_audit(self, *, older_than_s: float = 5.0) -> int:
-        """Ship again the audit records the Collector has not acknowledged."""
-        if self._audit_store is None:
+        """Ship again the oldest audit records the Collector has not acknowledged: a batch
+        while deliveries succeed, a small probe while the Collector is down, nothing when
+        no log exporter is configured."""
+        if self._audit_store is None or not audit.delivery.enabled:
             return 0
-        return self._audit_store.resend_unexported(older_than_s=older_than_s)
+        limit = audit.RESEND_BATCH if audit.delivery.healthy else audit.RESEND_PROBE
+        return self._audit_store.resend_unexported(older_than_s=older_than_s, limit=limit)
 
     def close(self) -> None:
         if self._audit_store is not None:

@@ -38,6 +38,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
+from telemetry import audit
 from telemetry._exporters import CountingBatchLogRecordProcessor, CountingBatchSpanProcessor
 from telemetry.metrics import dropped_counter
 from telemetry.settings import TelemetrySettings
@@ -146,7 +147,9 @@ def _build_providers() -> Providers:
     for span_exporter in _span_exporters():
         tracer_provider.add_span_processor(CountingBatchSpanProcessor(span_exporter, dropped))
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    for log_exporter in _log_exporters():
+    log_exporters = _log_exporters()
+    audit.delivery.enabled = bool(log_exporters)
+    for log_exporter in log_exporters:
         logger_provider.add_log_record_processor(
             CountingBatchLogRecordProcessor(log_exporter, dropped)
         )
@@ -177,6 +180,7 @@ def configure(
         if tracer_provider is not None and meter_provider is not None and logger_provider:
             providers = Providers(tracer_provider, meter_provider, logger_provider, owned=False)
         elif _disabled():
+            audit.delivery.enabled = False
             providers = Providers(
                 trace.get_tracer_provider(),
                 metrics.get_meter_provider(),
@@ -189,7 +193,8 @@ def configure(
             trace.set_tracer_provider(providers.tracer_provider)
             metrics.set_meter_provider(providers.meter_provider)
             _logs.set_logger_provider(providers.logger_provider)
-        if instrument_openai:
+        if instrument_openai and not _disabled():
+            # With the SDK disabled the patch would only add work to every model call.
             from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
 
             OpenAIInstrumentor().instrument(

@@ -170,3 +170,25 @@ def test_hub_resend_audit(telemetered: Telemetered, tmp_path: Path) -> None:
     finally:
         hub.close()
     assert telemetry.Telemetry(settings=OFF).resend_audit() == 0  # no audit store
+
+
+def test_hub_resend_audit_follows_the_delivery_state(
+    telemetered: Telemetered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from telemetry import audit as audit_module
+
+    hub = telemetry.Telemetry(audit_path=tmp_path / "audit.db")
+    try:
+        for _ in range(audit_module.RESEND_PROBE + 5):
+            hub.emit(
+                telemetry.SessionDeleted(session_id="s"),
+            )
+        monkeypatch.setattr(audit_module, "delivery", audit_module.DeliveryState())
+        audit_module.report_failed_delivery()
+        assert hub.resend_audit(older_than_s=0) == audit_module.RESEND_PROBE
+        audit_module.acknowledge([])
+        assert hub.resend_audit(older_than_s=0) == audit_module.RESEND_PROBE + 5
+        audit_module.delivery.enabled = False
+        assert hub.resend_audit(older_than_s=0) == 0
+    finally:
+        hub.close()
