@@ -1,15 +1,26 @@
 """The project's metric instruments, defined once, and the one recorder that feeds them.
 
 Metrics are recorded from every event whatever the sampler decided: counts derived from
-sampled spans would be wrong. Attributes here are low-cardinality by construction (agent,
-tool, decision, outcome, trigger: never session or trace ids). The ``gen_ai.*`` duration and
-token histograms are recorded by ``opentelemetry-util-genai`` and the OpenAI instrumentation.
+sampled spans would be wrong. Attributes are low-cardinality by construction (agent, tool,
+decision, outcome, trigger: never session or trace ids). The ``gen_ai.*`` duration and token
+histograms are recorded by ``opentelemetry-util-genai`` and the OpenAI instrumentation.
+
+Counts are kept in process-wide aggregates and exported through *observable* instruments
+read at collection time: the SDK's synchronous ``Counter.add`` costs ~6 µs a call (measured
+with opentelemetry-sdk 1.45 on this project's machine), an increment here well under 1 µs,
+and the exported values are the same, exact whatever the sampler decided. The aggregates
+are per process, like the meter provider: two applications in one process add up.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import Counter as Tally
+from collections.abc import Iterable
+from typing import Final
+
 from opentelemetry import metrics
-from opentelemetry.metrics import Counter, Meter
+from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
 
 from telemetry import names as n
 from telemetry.events import (
@@ -27,6 +38,10 @@ from telemetry.events import (
 _SCOPE = "agent_runtime.telemetry"
 # Human waits: seconds to many minutes (the default approval timeout is 300 s).
 _WAIT_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+_SWITCH_KEYS: Final = (n.SWITCH_FROM, n.SWITCH_TO, n.SWITCH_TRIGGER)
+_TOOL_KEYS: Final = (n.GEN_AI_TOOL_NAME, n.TOOL_OUTCOME)
+_DECISION_KEYS: Final = (n.GEN_AI_TOOL_NAME, n.HITL_DECISION)
+_ERROR_KEYS: Final = (n.GEN_AI_AGENT_NAME, n.ERROR_TYPE)
 
 
 def get_meter() -> Meter:
@@ -43,64 +58,115 @@ def dropped_counter(meter: Meter) -> Counter:
     )
 
 
+class _ProcessCounts:
+    """Exact counts since the process started, keyed by their metric attribute values."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.switches: Tally[tuple[str, ...]] = Tally()
+        self.tool_calls: Tally[tuple[str, ...]] = Tally()
+        self.decisions: Tally[tuple[str, ...]] = Tally()
+        self.errors: Tally[tuple[str, ...]] = Tally()
+        self.sessions = 0
+
+    def observe(self, tally: Tally[tuple[str, ...]], keys: tuple[str, ...]) -> list[Observation]:
+        with self.lock:
+            items = list(tally.items())
+        return [Observation(count, dict(zip(keys, values, strict=True))) for values, count in items]
+
+
+_counts = _ProcessCounts()
+_registered: set[int] = set()
+_register_lock = threading.Lock()
+
+
+def _register_observables(meter: Meter) -> None:
+    """Create the observable instruments once per meter (a second app reuses them)."""
+    with _register_lock:
+        if id(meter) in _registered:
+            return
+        _registered.add(id(meter))
+
+    def tally_callback(
+        tally: Tally[tuple[str, ...]], keys: tuple[str, ...]
+    ) -> list[metrics.CallbackT]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            return _counts.observe(tally, keys)
+
+        return [callback]
+
+    meter.create_observable_counter(
+        n.METRIC_AGENT_SWITCHES,
+        callbacks=tally_callback(_counts.switches, _SWITCH_KEYS),
+        unit="{switch}",
+        description="Agent switches by route and trigger",
+    )
+    meter.create_observable_counter(
+        n.METRIC_TOOL_CALLS,
+        callbacks=tally_callback(_counts.tool_calls, _TOOL_KEYS),
+        unit="{call}",
+        description="Tool calls by tool and outcome",
+    )
+    meter.create_observable_counter(
+        n.METRIC_HITL_DECISIONS,
+        callbacks=tally_callback(_counts.decisions, _DECISION_KEYS),
+        unit="{decision}",
+        description="Human decisions by tool and decision",
+    )
+    meter.create_observable_counter(
+        n.METRIC_ERRORS,
+        callbacks=tally_callback(_counts.errors, _ERROR_KEYS),
+        unit="{error}",
+        description="Real failures by agent and error.type",
+    )
+
+    def sessions(options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(_counts.sessions)]
+
+    meter.create_observable_up_down_counter(
+        n.METRIC_SESSIONS_ACTIVE,
+        callbacks=[sessions],
+        unit="{session}",
+        description="Sessions created and not deleted (by this process)",
+    )
+
+
 class MetricsRecorder:
     """Turns catalogue events into metric points; one ``record`` call per event."""
 
     def __init__(self, meter: Meter) -> None:
-        self._switches = meter.create_counter(
-            n.METRIC_AGENT_SWITCHES, unit="{switch}", description="Agent switches by route"
-        )
-        self._tool_calls = meter.create_counter(
-            n.METRIC_TOOL_CALLS, unit="{call}", description="Tool calls by tool and outcome"
-        )
-        self._decisions = meter.create_counter(
-            n.METRIC_HITL_DECISIONS, unit="{decision}", description="Human decisions"
-        )
-        self._wait = meter.create_histogram(
+        _register_observables(meter)
+        self._wait: Histogram = meter.create_histogram(
             n.METRIC_HITL_WAIT,
             unit="s",
             description="Time a tool call waited for its human decision",
             explicit_bucket_boundaries_advisory=_WAIT_BUCKETS,
         )
-        self._errors = meter.create_counter(
-            n.METRIC_ERRORS, unit="{error}", description="Real failures by agent and error.type"
-        )
-        self._sessions = meter.create_up_down_counter(
-            n.METRIC_SESSIONS_ACTIVE, unit="{session}", description="Sessions not deleted"
-        )
 
     def record(self, event: TelemetryEvent) -> None:
         """Record the metric points ``event`` stands for (most events have none)."""
+        counts = _counts
         match event:
-            case AgentSwitched():
-                self._switches.add(
-                    1,
-                    {
-                        n.SWITCH_FROM: event.from_agent,
-                        n.SWITCH_TO: event.to_agent,
-                        n.SWITCH_TRIGGER: event.trigger,
-                    },
-                )
             case ToolExecutionRequested():
-                self._tool_call(event.tool, "requested")
+                key: tuple[str, ...] = (event.tool, "requested")
+                tally = counts.tool_calls
             case ToolApprovalRequired():
-                self._tool_call(event.tool, "requires_approval")
+                key, tally = (event.tool, "requires_approval"), counts.tool_calls
             case ToolExecutionCompleted():
-                self._tool_call(event.tool, event.outcome)
+                key, tally = (event.tool, event.outcome), counts.tool_calls
+            case AgentSwitched():
+                key = (event.from_agent, event.to_agent, event.trigger)
+                tally = counts.switches
             case HITLDecisionMade():
-                attrs = {n.GEN_AI_TOOL_NAME: event.tool, n.HITL_DECISION: event.decision}
-                self._decisions.add(1, attrs)
-                self._wait.record(event.wait_s, attrs)
+                key, tally = (event.tool, event.decision), counts.decisions
+                self._wait.record(event.wait_s, dict(zip(_DECISION_KEYS, key, strict=True)))
             case AgentErrorOccurred():
-                self._errors.add(
-                    1, {n.GEN_AI_AGENT_NAME: event.agent, n.ERROR_TYPE: event.error_type}
-                )
-            case SessionCreated():
-                self._sessions.add(1)
-            case SessionDeleted():
-                self._sessions.add(-1)
+                key, tally = (event.agent, event.error_type), counts.errors
+            case SessionCreated() | SessionDeleted():
+                with counts.lock:
+                    counts.sessions += 1 if isinstance(event, SessionCreated) else -1
+                return
             case _:
-                pass
-
-    def _tool_call(self, tool: str, outcome: str) -> None:
-        self._tool_calls.add(1, {n.GEN_AI_TOOL_NAME: tool, n.TOOL_OUTCOME: outcome})
+                return
+        with counts.lock:
+            tally[key] += 1

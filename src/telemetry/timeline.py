@@ -28,7 +28,9 @@ class TimelineRecorder:
     """Subscriber that keeps per-trace event lists for the timeline view."""
 
     def __init__(self, *, max_traces: int = 1000, max_entries: int = 500) -> None:
-        self._traces: OrderedDict[str, list[tuple[float, str, str]]] = OrderedDict()
+        # Events are kept as they are and summarised when a timeline is read: formatting
+        # every event's details on the request path would cost more than recording it.
+        self._traces: OrderedDict[str, list[tuple[float, TelemetryEvent]]] = OrderedDict()
         self._max_traces = max_traces
         self._max_entries = max_entries
         self._lock = threading.Lock()
@@ -41,7 +43,7 @@ class TimelineRecorder:
                 if len(self._traces) > self._max_traces:
                     self._traces.popitem(last=False)
             if len(entries) < self._max_entries:
-                entries.append((context.timestamp, event.name, event.summary()))
+                entries.append((context.timestamp, event))
 
     def timeline(self, trace_id: str) -> list[TimelineEntry] | None:
         """The trace's entries in time order, or None when the trace is unknown."""
@@ -52,6 +54,6 @@ class TimelineRecorder:
         entries.sort(key=lambda entry: entry[0])
         start = entries[0][0]
         return [
-            TimelineEntry(round((ts - start) * 1e3, 1), name, details)
-            for ts, name, details in entries
+            TimelineEntry(round((ts - start) * 1e3, 1), event.name, event.summary())
+            for ts, event in entries
         ]

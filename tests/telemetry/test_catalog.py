@@ -65,7 +65,6 @@ SAMPLES: dict[type[TelemetryEvent], tuple[TelemetryEvent, str, dict[str, Any]]] 
             n.GEN_AI_TOOL_NAME: "write_file",
             n.GEN_AI_TOOL_CALL_ID: "c1",
             n.GEN_AI_AGENT_NAME: "coder",
-            n.TOOL_ARGUMENTS_SHA256: digest(ARGS_JSON),
         },
     ),
     telemetry.ToolApprovalRequired: (

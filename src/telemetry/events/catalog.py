@@ -14,7 +14,7 @@ from pydantic import Field
 
 from telemetry import names as n
 from telemetry.events._base import Attributes, TelemetryEvent, content_attributes
-from telemetry.redaction import digest, safe_content, scrub
+from telemetry.redaction import safe_content, scrub
 from telemetry.settings import TelemetrySettings
 
 SwitchTrigger = Literal["user", "orchestrator", "agent"]
@@ -114,14 +114,13 @@ class ToolExecutionRequested(TelemetryEvent):
     arguments: dict[str, Any] = Field(default_factory=dict)
 
     def attributes(self, settings: TelemetrySettings) -> Attributes:
-        encoded = json.dumps(self.arguments, sort_keys=True, default=str)
         attrs: Attributes = {
             n.GEN_AI_TOOL_NAME: self.tool,
             n.GEN_AI_TOOL_CALL_ID: self.call_id,
             n.GEN_AI_AGENT_NAME: self.agent,
-            n.TOOL_ARGUMENTS_SHA256: digest(encoded),
         }
-        if settings.capture_content:
+        if settings.capture_content:  # serialising arguments is work only capture needs
+            encoded = json.dumps(self.arguments, sort_keys=True, default=str)
             attrs[n.GEN_AI_TOOL_CALL_ARGUMENTS] = safe_content(encoded, settings.capture_max_length)
         return attrs
 
