@@ -8,7 +8,7 @@ UV_ON_PATH := $(shell command -v uv 2>/dev/null)
 UV := $(if $(UV_ON_PATH),$(UV_ON_PATH),python3 -m uv)
 PYTEST_ARGS ?=
 
-.PHONY: help uv sync demo test serve lint format stack stack-down
+.PHONY: help uv sync demo test prereqs serve lint format stack stack-down
 
 help:
 	@echo "make demo     run the offline demo (scripted model) and print its timelines"
@@ -28,8 +28,14 @@ sync: uv
 demo: sync
 	@$(UV) run --frozen agent-runtime demo
 
-test: sync
+# The end-to-end tests need Prometheus (Debian) and the Collector and Jaeger built from
+# their Go modules: deploy/ci-prereqs.sh installs/builds what is missing (cached after the
+# first run, which takes several minutes on a cold machine).
+test: sync prereqs
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+prereqs:
+	@deploy/ci-prereqs.sh
 
 serve: sync
 	@PORT=$(PORT) $(UV) run --frozen agent-runtime serve

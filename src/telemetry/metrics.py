@@ -35,18 +35,12 @@ from telemetry.events import (
     ToolExecutionRequested,
 )
 
-_SCOPE = "agent_runtime.telemetry"
 # Human waits: seconds to many minutes (the default approval timeout is 300 s).
 _WAIT_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 _SWITCH_KEYS: Final = (n.SWITCH_FROM, n.SWITCH_TO, n.SWITCH_TRIGGER)
 _TOOL_KEYS: Final = (n.GEN_AI_TOOL_NAME, n.TOOL_OUTCOME)
 _DECISION_KEYS: Final = (n.GEN_AI_TOOL_NAME, n.HITL_DECISION)
 _ERROR_KEYS: Final = (n.GEN_AI_AGENT_NAME, n.ERROR_TYPE)
-
-
-def get_meter() -> Meter:
-    """The layer's meter, from whatever provider is global when it is first asked for."""
-    return metrics.get_meter(_SCOPE)
 
 
 def dropped_counter(meter: Meter) -> Counter:

@@ -6,10 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from agent_runtime import sessions
 from agent_runtime.agents import ROUTABLE_AGENTS
 from agent_runtime.store import ApprovalRecord
 
-SESSION_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+SESSION_ID_PATTERN = sessions.SESSION_ID_PATTERN.pattern
 AgentName = Literal["coder", "debug", "architect", "ask"]
 assert set(AgentName.__args__) == set(ROUTABLE_AGENTS)  # type: ignore[attr-defined]
 
