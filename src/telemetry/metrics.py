@@ -70,49 +70,34 @@ class _ProcessCounts:
 
 
 _counts = _ProcessCounts()
-_registered: set[int] = set()
+_registered: list[Meter] = []  # held, so an id is never reused for another meter
 _register_lock = threading.Lock()
+
+
+def _observer(tally: Tally[tuple[str, ...]], keys: tuple[str, ...]) -> metrics.CallbackT:
+    def callback(options: CallbackOptions) -> Iterable[Observation]:
+        return _counts.observe(tally, keys)
+
+    return callback
 
 
 def _register_observables(meter: Meter) -> None:
     """Create the observable instruments once per meter (a second app reuses them)."""
     with _register_lock:
-        if id(meter) in _registered:
+        if any(known is meter for known in _registered):
             return
-        _registered.add(id(meter))
+        _registered.append(meter)
 
-    def tally_callback(
-        tally: Tally[tuple[str, ...]], keys: tuple[str, ...]
-    ) -> list[metrics.CallbackT]:
-        def callback(options: CallbackOptions) -> Iterable[Observation]:
-            return _counts.observe(tally, keys)
-
-        return [callback]
-
-    meter.create_observable_counter(
-        n.METRIC_AGENT_SWITCHES,
-        callbacks=tally_callback(_counts.switches, _SWITCH_KEYS),
-        unit="{switch}",
-        description="Agent switches by route and trigger",
+    counters = (
+        (n.METRIC_AGENT_SWITCHES, _counts.switches, _SWITCH_KEYS, "{switch}", "Agent switches"),
+        (n.METRIC_TOOL_CALLS, _counts.tool_calls, _TOOL_KEYS, "{call}", "Tool calls by outcome"),
+        (n.METRIC_HITL_DECISIONS, _counts.decisions, _DECISION_KEYS, "{decision}", "Decisions"),
+        (n.METRIC_ERRORS, _counts.errors, _ERROR_KEYS, "{error}", "Real failures by error.type"),
     )
-    meter.create_observable_counter(
-        n.METRIC_TOOL_CALLS,
-        callbacks=tally_callback(_counts.tool_calls, _TOOL_KEYS),
-        unit="{call}",
-        description="Tool calls by tool and outcome",
-    )
-    meter.create_observable_counter(
-        n.METRIC_HITL_DECISIONS,
-        callbacks=tally_callback(_counts.decisions, _DECISION_KEYS),
-        unit="{decision}",
-        description="Human decisions by tool and decision",
-    )
-    meter.create_observable_counter(
-        n.METRIC_ERRORS,
-        callbacks=tally_callback(_counts.errors, _ERROR_KEYS),
-        unit="{error}",
-        description="Real failures by agent and error.type",
-    )
+    for name, tally, keys, unit, description in counters:
+        meter.create_observable_counter(
+            name, callbacks=[_observer(tally, keys)], unit=unit, description=description
+        )
 
     def sessions(options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(_counts.sessions)]
