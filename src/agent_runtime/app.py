@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, *, model: ChatModel | None = No
         app.add_middleware(InternalAuthMiddleware, key=settings.internal_key.get_secret_value())
     app.add_middleware(CorrelationHeadersMiddleware)
     app.include_router(api_router)
-    FastAPIInstrumentor.instrument_app(
-        app, exclude_spans=["receive", "send"], excluded_urls="healthz,readyz"
-    )
+    # No span per ASGI send/receive: an SSE stream would otherwise add one per chunk. Probes
+    # stay traced so that every response, theirs included, carries its correlation id.
+    FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
     return app

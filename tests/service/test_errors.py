@@ -140,3 +140,16 @@ async def test_path_traversal_is_a_failed_tool_call_never_a_file_outside(
     assert results and results[0]["outcome"] == "failed"
     assert not (make_settings().data_dir / "outside.py").exists()
     assert not (make_settings().data_dir.parent / "outside.py").exists()
+
+
+async def test_every_response_carries_its_correlation_id(client: httpx.AsyncClient) -> None:
+    for response in (
+        await client.get("/healthz"),
+        await client.get("/readyz"),
+        await client.get("/v1/metrics"),
+        await client.get("/nope"),
+        await client.post("/v1/approvals/x", json={"decision": "APPROVE"}),
+    ):
+        correlation_id = response.headers["x-correlation-id"]
+        assert len(correlation_id) == 32 and int(correlation_id, 16) != 0
+        assert response.headers["traceresponse"].split("-")[1] == correlation_id
