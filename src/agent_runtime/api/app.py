@@ -1,0 +1,79 @@
+"""The application factory: settings in, a FastAPI app with its lifespan out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib import metadata
+
+from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+import telemetry
+from agent_runtime.api import api_router
+from agent_runtime.api.auth import InternalAuthMiddleware
+from agent_runtime.api.errors import register_error_handlers
+from agent_runtime.api.middleware import BodyLimitMiddleware, CorrelationHeadersMiddleware
+from agent_runtime.llm import ChatModel
+from agent_runtime.runtime import Runtime
+from agent_runtime.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("agent-runtime")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+async def _resend_audit_forever(runtime: Runtime) -> None:
+    """Ship again, every interval, the audit records no exporter acknowledged."""
+    interval = runtime.settings.audit_resend_interval_s
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(runtime.telemetry.resend_audit, older_than_s=interval)
+        except Exception:
+            _log.exception("audit re-send failed")
+
+
+def create_app(settings: Settings | None = None, *, model: ChatModel | None = None) -> FastAPI:
+    """Build the app; telemetry is configured from the environment unless already done."""
+    settings = settings or Settings()
+    if telemetry.configured() is None:
+        telemetry.configure()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await Runtime.start(settings, model=model)
+        app.state.runtime = runtime
+        resender = asyncio.create_task(_resend_audit_forever(runtime))
+        try:
+            yield
+        finally:
+            resender.cancel()
+            await runtime.close()
+
+    app = FastAPI(
+        title="agent-runtime",
+        version=_version(),
+        description="Multi-agent coding-assistant backend, OpenTelemetry-native.",
+        lifespan=lifespan,
+        # The interactive docs are not behind the key; with a key set only the schema stays.
+        docs_url=None if settings.internal_key else "/docs",
+        redoc_url=None if settings.internal_key else "/redoc",
+    )
+    register_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.internal_key is not None:
+        app.add_middleware(InternalAuthMiddleware, key=settings.internal_key.get_secret_value())
+    app.add_middleware(CorrelationHeadersMiddleware)
+    app.include_router(api_router)
+    # No span per ASGI send/receive: an SSE stream would otherwise add one per chunk. Probes
+    # stay traced so that every response, theirs included, carries its correlation id.
+    FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
+    return app
