@@ -13,15 +13,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import threading
-import time
-import uuid
 from typing import Any
-
-from opentelemetry import trace
 
 from telemetry import audit as audit_module
 
@@ -49,35 +44,14 @@ def _async_audit() -> None:
             log = batch[0][0]
             with log._lock:
                 log._db.execute("BEGIN")
-                log._db.executemany(
-                    "INSERT INTO audit_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                    [row for _, row in batch],
-                )
+                log._db.executemany(audit_module.INSERT_RECORD, [row for _, row in batch])
                 log._db.execute("COMMIT")
 
     threading.Thread(target=writer, name="audit-writer", daemon=True).start()
 
     def write(self: Any, event: Any, attributes: Any, context: Any) -> Any:
-        record = audit_module.AuditRecord(
-            record_id=uuid.uuid4().hex,
-            timestamp=time.time(),
-            event_type=event.name,
-            session_id=event.session_id,
-            trace_id=trace.format_trace_id(context.trace_id),
-            span_id=trace.format_span_id(context.span_id),
-            attributes=dict(attributes),
-            summary=event.summary(),
-        )
-        row = (
-            record.record_id,
-            record.timestamp,
-            record.event_type,
-            record.session_id,
-            record.trace_id,
-            record.span_id,
-            json.dumps(record.attributes),
-            record.summary,
-        )
+        record = audit_module.AuditRecord.new(event, attributes, context)
+        row = record.row()
         pending.put((self, row))
         self._emit_log(record, context)
         return record

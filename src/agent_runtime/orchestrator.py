@@ -27,7 +27,6 @@ from telemetry import (
     AgentSwitched,
     RequestTrace,
     Telemetry,
-    ToolExecutionRequested,
     names,
 )
 
@@ -191,12 +190,7 @@ class MultiAgentOrchestrator:
         target: str,
         history: list[ChatMessage],
     ) -> StreamEvent:
-        self._telemetry.emit(
-            ToolExecutionRequested(
-                tool=call.name, call_id=call.id, agent=run.agent, session_id=request.session_id
-            ),
-            span=run.span,
-        )
+        self._tools.announce(request, run, call)
         handoff = request.handoff(run, target, call.id)
         reason = str(call.arguments.get("reason", ""))[:256] or f"{run.agent} asked for {target}"
         switch = AgentSwitched(

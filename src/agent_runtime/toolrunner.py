@@ -54,10 +54,8 @@ class ToolRunner:
         target = handoff_target(tool_name)
         return target if target in spec.handoffs else None
 
-    async def execute(
-        self, request: RequestTrace, run: AgentRun, call: ToolCall, history: list[ChatMessage]
-    ) -> AsyncIterator[StreamEvent]:
-        """Run one call; yields ``tool_call``, maybe ``approval_required``, ``tool_result``."""
+    def announce(self, request: RequestTrace, run: AgentRun, call: ToolCall) -> None:
+        """``tool.execution_requested`` on the agent's span, for tools and handoffs alike."""
         self._telemetry.emit(
             ToolExecutionRequested(
                 tool=call.name,
@@ -68,6 +66,12 @@ class ToolRunner:
             ),
             span=run.span,
         )
+
+    async def execute(
+        self, request: RequestTrace, run: AgentRun, call: ToolCall, history: list[ChatMessage]
+    ) -> AsyncIterator[StreamEvent]:
+        """Run one call; yields ``tool_call``, maybe ``approval_required``, ``tool_result``."""
+        self.announce(request, run, call)
         yield StreamEvent("tool_call", {"call_id": call.id, "tool": call.name, "agent": run.agent})
         tool_run = request.tool(call.name, call.id, run=run)
         try:

@@ -46,6 +46,7 @@ CREATE INDEX IF NOT EXISTS audit_by_type ON audit_records (event_type, ts);
 CREATE INDEX IF NOT EXISTS audit_unexported ON audit_records (exported_at, ts);
 """
 
+INSERT_RECORD = "INSERT INTO audit_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"
 _ack_listeners: list[Callable[[Sequence[str]], None]] = []
 
 
@@ -96,6 +97,35 @@ class AuditRecord:
     attributes: dict[str, Any]
     summary: str
 
+    @classmethod
+    def new(
+        cls, event: TelemetryEvent, attributes: Attributes, context: SpanContext
+    ) -> AuditRecord:
+        """A fresh record for ``event``, belonging to the trace of ``context``."""
+        return cls(
+            record_id=uuid.uuid4().hex,
+            timestamp=time.time(),
+            event_type=event.name,
+            session_id=event.session_id,
+            trace_id=trace.format_trace_id(context.trace_id),
+            span_id=trace.format_span_id(context.span_id),
+            attributes=dict(attributes),
+            summary=event.summary(),
+        )
+
+    def row(self) -> tuple[Any, ...]:
+        """The ``audit_records`` row (``exported_at`` not included: it starts NULL)."""
+        return (
+            self.record_id,
+            self.timestamp,
+            self.event_type,
+            self.session_id,
+            self.trace_id,
+            self.span_id,
+            json.dumps(self.attributes),
+            self.summary,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "record_id": self.record_id,
@@ -133,30 +163,9 @@ class AuditLog:
         self, event: TelemetryEvent, attributes: Attributes, context: SpanContext
     ) -> AuditRecord:
         """Commit the record, then emit it as a log record with ``context`` as its trace."""
-        record = AuditRecord(
-            record_id=uuid.uuid4().hex,
-            timestamp=time.time(),
-            event_type=event.name,
-            session_id=event.session_id,
-            trace_id=trace.format_trace_id(context.trace_id),
-            span_id=trace.format_span_id(context.span_id),
-            attributes=dict(attributes),
-            summary=event.summary(),
-        )
+        record = AuditRecord.new(event, attributes, context)
         with self._lock:
-            self._db.execute(
-                "INSERT INTO audit_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                (
-                    record.record_id,
-                    record.timestamp,
-                    record.event_type,
-                    record.session_id,
-                    record.trace_id,
-                    record.span_id,
-                    json.dumps(record.attributes),
-                    record.summary,
-                ),
-            )
+            self._db.execute(INSERT_RECORD, record.row())
         self._emit_log(record, context)
         return record
 
