@@ -20,7 +20,7 @@ ALL = ("run", "event", "audit", "request", "outage")
 def _machine() -> str:
     versions = ", ".join(
         f"{name} {metadata.version(name)}"
-        for name in ("opentelemetry-sdk", "opentelemetry-util-genai", "fastapi", "openai")
+        for name in ("opentelemetry-sdk", "fastapi", "openai")
     )
     return (
         f"{os.cpu_count()} cores, {platform.python_implementation()} "

@@ -15,7 +15,7 @@ from telemetry import emit, spans
 
 
 class _NullRun:
-    """Quacks like RequestSpan / AgentRun / ToolRun and records nothing."""
+    """Quacks like RequestSpan / AgentRun / ChatCall / ToolRun and records nothing."""
 
     span: Span = INVALID_SPAN
     correlation_id = "0" * 32
@@ -31,6 +31,18 @@ class _NullRun:
 
     def activate(self) -> AbstractContextManager[None]:
         return nullcontext()
+
+    def chat(self, model: str, **kwargs: Any) -> _NullRun:
+        return _NullRun()
+
+    def first_chunk(self) -> None:
+        return None
+
+    def response(self, *args: Any) -> None:
+        return None
+
+    def usage(self, *args: Any) -> None:
+        return None
 
     def stop(self, outcome: str = "") -> None:
         self.ended = True

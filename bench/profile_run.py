@@ -16,7 +16,6 @@ from bench.run_worker import RunBench
 
 AREAS = (
     "src/telemetry/",
-    "opentelemetry/util/genai/",
     "opentelemetry/instrumentation/",
     "opentelemetry/sdk/trace/",
     "opentelemetry/sdk/metrics/",
@@ -40,12 +39,11 @@ HOT = (
     "spans.py(stop)",
     "spans.py(_completed)",
     "subscribers.py(notify)",
-    "handler.py(invoke_local_agent)",
-    "handler.py(tool)",
-    "invocation.py(stop)",
-    "invocation.py(_start)",
-    "invocation.py(_record_metrics)",
-    "patch.py(traced_method)",
+    "spans.py(chat)",
+    "spans.py(_end)",
+    "operation_metrics.py(agent_finished)",
+    "operation_metrics.py(tool_finished)",
+    "operation_metrics.py(chat_finished)",
     "spans.py(activate)",
 )
 

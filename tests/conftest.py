@@ -1,8 +1,8 @@
 """Shared fixtures: one set of in-memory OpenTelemetry providers for the whole session.
 
-OpenTelemetry's global providers (and the openai instrumentation) can be set once per
-process, so the session configures them once with in-memory exporters and a sampler that a
-test can switch to ALWAYS_OFF; each test starts with empty exporters.
+OpenTelemetry's global providers can be set once per process, so the session configures
+them once with in-memory exporters and a sampler that a test can switch to ALWAYS_OFF; each
+test starts with empty exporters.
 """
 
 from __future__ import annotations

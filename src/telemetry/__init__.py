@@ -77,7 +77,7 @@ from telemetry.request import RequestTrace
 from telemetry.settings import TelemetrySettings
 from telemetry.setup import Providers, configure, configured, shutdown
 from telemetry.sink import EventSink
-from telemetry.spans import AgentRun, RequestSpan, SpanFactory, ToolRun, error_type
+from telemetry.spans import AgentRun, ChatCall, RequestSpan, SpanFactory, ToolRun, error_type
 from telemetry.subscribers import EventContext, Notification, NotificationService, Subscriber
 from telemetry.timeline import TimelineEntry
 
@@ -93,6 +93,7 @@ __all__ = [
     "AuditLog",
     "AuditLogger",
     "AuditRecord",
+    "ChatCall",
     "Decision",
     "EventContext",
     "EventSink",

@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from opentelemetry import _logs, metrics, trace
+from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, SpanContext
-from opentelemetry.util.genai.handler import TelemetryHandler
 
 from telemetry import audit
 from telemetry.audit import AuditLog
 from telemetry.emit import EventEmitter
 from telemetry.events import TelemetryEvent
 from telemetry.metrics import MetricsRecorder
+from telemetry.operation_metrics import OperationMetrics
 from telemetry.query import AuditLogger, MetricsCollector
 from telemetry.settings import TelemetrySettings
 from telemetry.spans import SpanFactory
@@ -59,13 +59,7 @@ class Telemetry:
         self._emitter = EventEmitter(
             self.settings, MetricsRecorder(meter), self._audit_store, fan_out
         )
-        handler = TelemetryHandler(
-            tracer_provider=trace.get_tracer_provider(),
-            meter_provider=metrics.get_meter_provider(),
-            logger_provider=_logs.get_logger_provider(),
-            instrumentation_scope_name=_SCOPE,
-        )
-        self.spans = SpanFactory(self._emitter, trace.get_tracer(_SCOPE), handler)
+        self.spans = SpanFactory(self._emitter, trace.get_tracer(_SCOPE), OperationMetrics(meter))
         self.audit: AuditLogger | None = (
             AuditLogger(self._audit_store) if self._audit_store is not None else None
         )

@@ -2,10 +2,10 @@
 with a deadline.
 
 ``configure()`` builds the tracer, meter and logger providers (or takes the ones a test
-passes in), registers them globally, and instruments the openai client. Importing the
-package starts nothing. Exporters are chosen by ``OTEL_TRACES_EXPORTER`` /
-``OTEL_METRICS_EXPORTER`` / ``OTEL_LOGS_EXPORTER`` (``otlp`` default, ``console``, ``none``,
-comma-separated) and ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``grpc`` default, ``http/protobuf``);
+passes in) and registers them globally. Importing the package starts nothing. Exporters
+are chosen by ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` / ``OTEL_LOGS_EXPORTER``
+(``otlp`` default, ``console``, ``none``, comma-separated) and
+``OTEL_EXPORTER_OTLP_PROTOCOL`` (``grpc`` default, ``http/protobuf``);
 endpoints, headers, timeouts, batch sizes, sampler and resource come from the SDK's own
 ``OTEL_*`` variables. ``OTEL_SDK_DISABLED=true`` leaves the API's no-op providers in place.
 
@@ -165,7 +165,6 @@ def configure(
     tracer_provider: trace.TracerProvider | None = None,
     meter_provider: metrics.MeterProvider | None = None,
     logger_provider: _logs.LoggerProvider | None = None,
-    instrument_openai: bool = True,
 ) -> Providers:
     """Set up the global providers once; a second call warns and returns the first result.
 
@@ -193,15 +192,6 @@ def configure(
             trace.set_tracer_provider(providers.tracer_provider)
             metrics.set_meter_provider(providers.meter_provider)
             _logs.set_logger_provider(providers.logger_provider)
-        if instrument_openai and not _disabled():
-            # With the SDK disabled the patch would only add work to every model call.
-            from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
-
-            OpenAIInstrumentor().instrument(
-                tracer_provider=providers.tracer_provider,
-                meter_provider=providers.meter_provider,
-                logger_provider=providers.logger_provider,
-            )
         _configured = providers
         return providers
 

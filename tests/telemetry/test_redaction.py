@@ -173,10 +173,9 @@ def test_capture_on_fixture_turns_capture_on_through_the_environment(
     assert (event.attributes or {})[n.MESSAGE_CONTENT] == MARKER
 
 
-# SRC BUG (see the report): a secret inside an exception message leaks through
-# span.record_exception's ``exception.stacktrace`` and through the status description that
-# opentelemetry-util-genai's invocation.fail() sets to str(exc). Provider errors routinely
-# echo the API key ("Incorrect API key provided: sk-proj-…").
+# A secret inside an exception message could leak through span.record_exception's
+# ``exception.stacktrace`` or the status description. Provider errors routinely echo the
+# API key ("Incorrect API key provided: sk-proj-…").
 def test_secret_in_an_exception_message_never_reaches_exported_spans(
     telemetered: Telemetered, tmp_path: Path
 ) -> None:

@@ -80,7 +80,7 @@ SHUTDOWN_SCRIPT = textwrap.dedent(
     import telemetry
     from telemetry._exporters import CountingBatchSpanProcessor
 
-    providers = telemetry.configure(instrument_openai=False)
+    providers = telemetry.configure()
     processors = providers.tracer_provider._active_span_processor._span_processors
     tracer = trace.get_tracer("child")
     for number in range(50):
@@ -130,7 +130,7 @@ def test_sdk_disabled_configures_no_exporters() -> None:
         """
         import json
         import telemetry
-        providers = telemetry.configure(instrument_openai=False)
+        providers = telemetry.configure()
         print(json.dumps({"owned": providers.owned, "flushed": telemetry.shutdown(0.5)}))
         """
     )

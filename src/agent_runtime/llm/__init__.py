@@ -7,10 +7,11 @@ Usage::
     model = create_model("scripted")            # offline, deterministic (the default)
     model = create_model("openai", model="gpt-4o-mini", base_url=..., api_key=...)
     async for event in model.stream([ChatMessage("user", "hi")], tools=[]):
-        ...                                     # TextDelta | ToolCallRequest | Usage
+        ...  # TextDelta | ToolCallRequest | ResponseInfo | Usage
 
-Both providers stream through the official ``openai`` client, so instrumenting it
-(``OpenAIInstrumentor().instrument(...)``) gives ``chat <model>`` spans for either one.
+Both providers stream through the official ``openai`` client (the scripted one through an
+in-process transport), so they share one code path; the ``chat <model>`` spans come from
+:class:`~agent_runtime.llm.stream.LLMStreamService`, whichever provider answers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from agent_runtime.llm.base import (
     ChatModel,
     ModelError,
     ModelEvent,
+    ResponseInfo,
     Role,
     TextDelta,
     ToolCall,
@@ -38,6 +40,7 @@ __all__ = [
     "ModelError",
     "ModelEvent",
     "OpenAIChatModel",
+    "ResponseInfo",
     "Role",
     "ScriptedTransport",
     "TextDelta",

@@ -2,8 +2,9 @@
 
 Agents talk to models only through :class:`ChatModel`. Both providers (the offline
 scripted model and any OpenAI-compatible endpoint) stream through the official ``openai``
-client, so the SSE chunk parsing, ``tool_calls`` assembly and the ``chat <model>`` spans of
-the OpenAI instrumentation are the same code path whichever provider is configured.
+client, so the SSE chunk parsing and ``tool_calls`` assembly are the same code path
+whichever provider is configured; :class:`~agent_runtime.llm.stream.LLMStreamService` turns
+each call into a ``chat <model>`` span from what crosses this interface.
 """
 
 from __future__ import annotations
@@ -65,7 +66,17 @@ class Usage:
     output_tokens: int
 
 
-ModelEvent = TextDelta | ToolCallRequest | Usage
+@dataclass(frozen=True, slots=True)
+class ResponseInfo:
+    """What the provider said about its answer: its id, the model that answered (it may
+    differ from the one requested), and why each choice stopped."""
+
+    response_id: str | None
+    response_model: str | None
+    finish_reasons: tuple[str, ...]
+
+
+ModelEvent = TextDelta | ToolCallRequest | ResponseInfo | Usage
 
 
 class ModelError(Exception):
@@ -75,12 +86,25 @@ class ModelError(Exception):
 class ChatModel(Protocol):
     """A streaming chat model.
 
-    ``stream`` yields text deltas as they arrive, each tool call once complete, and the
-    usage last. It raises :class:`ModelError` when the provider fails mid-stream.
+    ``stream`` yields text deltas as they arrive, each tool call once complete, then the
+    :class:`ResponseInfo` and the usage last. It raises :class:`ModelError` when the
+    provider fails mid-stream.
     """
 
     @property
-    def model_name(self) -> str: ...
+    def model_name(self) -> str:
+        """The model requested (``gen_ai.request.model``)."""
+        ...
+
+    @property
+    def provider_name(self) -> str:
+        """The provider, a ``gen_ai.provider.name`` value such as ``openai``."""
+        ...
+
+    @property
+    def server_address(self) -> str | None:
+        """The endpoint's host (``server.address``), when there is one."""
+        ...
 
     def stream(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]

@@ -1,12 +1,12 @@
 """The OpenAI-compatible provider: any chat-completions endpoint, through the official client.
 
-Why the official ``openai`` client rather than raw HTTP: the OpenAI instrumentation wraps
-``AsyncCompletions.create``, so every call becomes a ``chat <model>`` span with token usage
-without code here, and the scripted model (an in-process transport under the same client)
-shares this whole path.
+Why the official ``openai`` client rather than raw HTTP: it owns retries, timeouts and the
+SSE decoding of every OpenAI-compatible server, and the scripted model (an in-process
+transport under the same client) shares this whole path.
 
 What this module adds over the client: our message and tool types in, :data:`ModelEvent` out
-(text as it arrives, each tool call once its streamed fragments are complete, usage last),
+(text as it arrives, each tool call once its streamed fragments are complete, then the
+response's id, model and finish reasons, usage last),
 and one exception type, :class:`ModelError`, whose message never carries the API key.
 """
 
@@ -35,6 +35,7 @@ from agent_runtime.llm.base import (
     ChatMessage,
     ModelError,
     ModelEvent,
+    ResponseInfo,
     TextDelta,
     ToolCall,
     ToolCallRequest,
@@ -77,6 +78,16 @@ class OpenAIChatModel:
         """The model name sent in each request (and the ``chat <model>`` span's suffix)."""
         return self._model
 
+    @property
+    def provider_name(self) -> str:
+        """``openai``: the wire protocol spoken, whatever server implements it."""
+        return "openai"
+
+    @property
+    def server_address(self) -> str | None:
+        """The host of the client's base URL (``scripted.invalid`` for the scripted model)."""
+        return self._client.base_url.host or None
+
     async def aclose(self) -> None:
         """Close the underlying client's connections; call once at shutdown."""
         await self._client.close()
@@ -91,9 +102,9 @@ class OpenAIChatModel:
         provider reported it. Provider, transport and decoding failures raise
         :class:`ModelError` with the original exception as ``__cause__``.
 
-        Closing the iterator early (the client went away) closes the HTTP response, and the
-        instrumentation's ``chat`` span ends without an error: a cancellation is an outcome,
-        not a provider failure.
+        Closing the iterator early (the client went away) closes the HTTP response; the
+        caller's ``chat`` span ends without an error: a cancellation is an outcome, not a
+        provider failure.
         """
         try:
             response = await self._client.chat.completions.create(
@@ -108,9 +119,14 @@ class OpenAIChatModel:
 
         assembler = _ToolCallAssembler()
         usage: Usage | None = None
+        response_id: str | None = None
+        response_model: str | None = None
+        finish_reasons: list[str] = []
         try:
             async with contextlib.aclosing(self._chunks(response)) as chunks:
                 async for chunk in chunks:
+                    response_id = response_id or chunk.id or None
+                    response_model = response_model or chunk.model or None
                     if chunk.usage is not None:
                         usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
                     for choice in chunk.choices:
@@ -122,10 +138,12 @@ class OpenAIChatModel:
                         for fragment in delta.tool_calls or ():
                             assembler.add(fragment)
                         if choice.finish_reason is not None:
+                            finish_reasons.append(choice.finish_reason)
                             for call in assembler.complete():
                                 yield ToolCallRequest(call)
             for call in assembler.complete():
                 yield ToolCallRequest(call)
+            yield ResponseInfo(response_id, response_model, tuple(finish_reasons))
             if usage is not None:
                 yield usage
         except (GeneratorExit, asyncio.CancelledError):

@@ -1,8 +1,10 @@
-"""LLMStreamService: one model call of one agent, streamed under the agent's span.
+"""LLMStreamService: one model call of one agent, streamed under a ``chat <model>`` span.
 
-The model is called with the agent's span active around each step of the stream, so the
-OpenAI instrumentation's ``chat <model>`` span nests under ``invoke_agent``; the stream is
-always closed, so that span ends even when the client goes away mid-answer.
+The span is a child of the agent's ``invoke_agent`` span and is current around each step
+of the stream (so anything the provider traces nests under it). It records the response's
+id, model, finish reasons, time to first chunk and token usage once, when the call ends;
+the stream is always closed, so the span ends even when the client goes away mid-answer,
+and only a provider failure marks it as an error.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from agent_runtime.agents import AgentSpec
 from agent_runtime.llm.base import (
     ChatMessage,
     ChatModel,
+    ModelEvent,
+    ResponseInfo,
     TextDelta,
     ToolCall,
     ToolCallRequest,
@@ -49,29 +53,44 @@ class LLMStreamService:
     ) -> AsyncIterator[str]:
         """Yield text deltas as they arrive; tool calls and usage are collected in ``turn``."""
         messages = [ChatMessage("system", spec.system_prompt), *history]
-        events = self._model.stream(messages, tools)
+        model = self._model
+        call = run.chat(
+            model.model_name, provider=model.provider_name, server_address=model.server_address
+        )
+        events = model.stream(messages, tools)
         try:
             while True:
-                with run.activate():
+                with call.activate():
                     try:
-                        event = await anext(events)
+                        event: ModelEvent = await anext(events)
                     except StopAsyncIteration:
                         return
+                    except Exception as exc:
+                        call.fail(exc)
+                        raise
                 if isinstance(event, TextDelta):
+                    call.first_chunk()
                     turn.text += event.text
                     yield event.text
                 elif isinstance(event, ToolCallRequest):
+                    call.first_chunk()
                     # Providers' ids are only unique within one response (some servers
                     # send "call_0" every time); approvals are addressed by id across
                     # sessions and restarts, so every call gets a service-wide id.
                     turn.tool_calls.append(replace(event.call, id=f"call_{uuid.uuid4().hex}"))
+                elif isinstance(event, ResponseInfo):
+                    call.response(event.response_id, event.response_model, event.finish_reasons)
                 elif isinstance(event, Usage):
+                    call.usage(event.input_tokens, event.output_tokens)
                     turn.usage = event
         finally:
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                with run.activate():
-                    await close()
+            try:
+                close = getattr(events, "aclose", None)
+                if close is not None:
+                    with call.activate():
+                        await close()
+            finally:
+                call.stop()
 
     async def complete(
         self,

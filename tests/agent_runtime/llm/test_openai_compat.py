@@ -16,6 +16,7 @@ from agent_runtime.llm import (
     ModelError,
     ModelEvent,
     OpenAIChatModel,
+    ResponseInfo,
     TextDelta,
     ToolCall,
     ToolCallRequest,
@@ -82,7 +83,12 @@ async def test_streams_text_deltas_then_usage(server: ChatServer, model: OpenAIC
 
     events = await collect(model, USER)
 
-    assert events == [TextDelta("Hel"), TextDelta("lo!"), Usage(11, 7)]
+    assert events == [
+        TextDelta("Hel"),
+        TextDelta("lo!"),
+        ResponseInfo("chatcmpl-test", "test-model", ("stop",)),
+        Usage(11, 7),
+    ]
 
 
 async def test_assembles_interleaved_tool_call_fragments_by_index(
@@ -114,6 +120,7 @@ async def test_assembles_interleaved_tool_call_fragments_by_index(
     assert events == [
         ToolCallRequest(ToolCall("call_a", "read_file", {"path": "a.py"})),
         ToolCallRequest(ToolCall("call_b", "read_file", {"path": "b.py"})),
+        ResponseInfo("chatcmpl-test", "test-model", ("tool_calls",)),
         Usage(11, 7),
     ]
 
@@ -126,7 +133,10 @@ async def test_tool_call_without_finish_reason_is_emitted_at_stream_end(
 
     events = await collect(model, USER, [READ_FILE])
 
-    assert events == [ToolCallRequest(ToolCall("call_x", "read_file", {}))]
+    assert events == [
+        ToolCallRequest(ToolCall("call_x", "read_file", {})),
+        ResponseInfo("chatcmpl-test", "test-model", ()),
+    ]
 
 
 async def test_request_body_carries_model_messages_tools_and_stream_flags(

@@ -1,23 +1,14 @@
-"""The scripted model through the real wire: SSE bytes, the openai client, our parser, spans."""
+"""The scripted model through the real wire: SSE bytes, the openai client, our parser."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import openai
 import pytest
-from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
-from opentelemetry.semconv.attributes import error_attributes, server_attributes
-from opentelemetry.trace import SpanKind, StatusCode
 
 from agent_runtime.llm import (
     SCRIPTED_MODEL,
@@ -25,6 +16,7 @@ from agent_runtime.llm import (
     ModelError,
     ModelEvent,
     OpenAIChatModel,
+    ResponseInfo,
     ScriptedTransport,
     TextDelta,
     ToolCall,
@@ -113,6 +105,11 @@ async def test_coder_writes_then_answers(model: OpenAIChatModel) -> None:
     (call,) = tool_calls(first)
     assert call.name == "write_file"
     assert call.arguments["path"] == "sort.py"
+    info = first[-2]
+    assert isinstance(info, ResponseInfo)
+    assert info.finish_reasons == ("tool_calls",)
+    assert info.response_model == SCRIPTED_MODEL
+    assert (info.response_id or "").startswith("chatcmpl-")
     assert isinstance(first[-1], Usage)
 
     second = await run(model, [*messages, *answer(call, "ok")])
@@ -240,102 +237,3 @@ async def test_unknown_path_is_a_404_in_openai_error_shape() -> None:
 
     assert response.status_code == 404
     assert "error" in response.json()
-
-
-# --- the OpenAI instrumentation over the scripted model -----------------------------------
-
-
-@pytest.fixture(scope="module")
-def instrumented() -> Iterator[tuple[InMemorySpanExporter, InMemoryMetricReader]]:
-    """Instrument the openai client with in-memory providers for this module only.
-
-    Instrumentors patch ``AsyncCompletions.create`` process-wide and only once. Module scope
-    (not session) so the patch is gone before other modules run. If something instrumented
-    openai earlier (``telemetry.configure`` does), it is swapped out here and restored at
-    teardown with the global providers, which is where ``configure`` puts its own.
-    """
-    instrumentor = OpenAIInstrumentor()
-    was_instrumented = instrumentor.is_instrumented_by_opentelemetry
-    if was_instrumented:
-        instrumentor.uninstrument()
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-    yield exporter, reader
-    instrumentor.uninstrument()
-    tracer_provider.shutdown()
-    meter_provider.shutdown()
-    if was_instrumented:
-        instrumentor.instrument()  # back on the global providers
-
-
-@pytest.fixture
-def spans(
-    instrumented: tuple[InMemorySpanExporter, InMemoryMetricReader],
-) -> Iterator[InMemorySpanExporter]:
-    exporter, _ = instrumented
-    exporter.clear()
-    yield exporter
-    exporter.clear()
-
-
-def only_span(exporter: InMemorySpanExporter) -> ReadableSpan:
-    (span,) = exporter.get_finished_spans()
-    return span
-
-
-async def test_instrumentation_records_a_chat_scripted_span_with_token_usage(
-    spans: InMemorySpanExporter,
-    instrumented: tuple[InMemorySpanExporter, InMemoryMetricReader],
-    model: OpenAIChatModel,
-) -> None:
-    events = await run(model, opening("debug", "Fix the bug in sort.py"))
-    usage = events[-1]
-    assert isinstance(usage, Usage)
-
-    span = only_span(spans)
-    attributes = dict(span.attributes or {})
-    assert span.name == f"chat {SCRIPTED_MODEL}"
-    assert span.kind is SpanKind.CLIENT
-    assert span.status.status_code is StatusCode.UNSET
-    assert attributes[GenAI.GEN_AI_OPERATION_NAME] == "chat"
-    assert attributes[GenAI.GEN_AI_REQUEST_MODEL] == SCRIPTED_MODEL
-    assert attributes[GenAI.GEN_AI_RESPONSE_MODEL] == SCRIPTED_MODEL
-    assert attributes[GenAI.GEN_AI_USAGE_INPUT_TOKENS] == usage.input_tokens
-    assert attributes[GenAI.GEN_AI_USAGE_OUTPUT_TOKENS] == usage.output_tokens
-    assert attributes[GenAI.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
-    assert str(attributes[GenAI.GEN_AI_RESPONSE_ID]).startswith("chatcmpl-")
-    assert attributes[server_attributes.SERVER_ADDRESS] == "scripted.invalid"
-
-    _, reader = instrumented
-    data = reader.get_metrics_data()
-    assert data is not None
-    names = {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
-    assert {"gen_ai.client.token.usage", "gen_ai.client.operation.duration"} <= names
-
-
-async def test_instrumentation_marks_a_failed_stream_as_an_error(
-    spans: InMemorySpanExporter, model: OpenAIChatModel
-) -> None:
-    with pytest.raises(ModelError):
-        await run(model, opening("ask", "hi [fail]"))
-
-    span = only_span(spans)
-    assert span.status.status_code is StatusCode.ERROR
-    assert dict(span.attributes or {})[error_attributes.ERROR_TYPE] == "openai.APIConnectionError"
-
-
-async def test_abandoning_the_stream_ends_the_span_without_an_error(
-    spans: InMemorySpanExporter, model: OpenAIChatModel
-) -> None:
-    stream = model.stream(opening("ask", "hi"), [])
-    first = await anext(stream)
-    await stream.aclose()  # type: ignore[attr-defined]
-
-    assert isinstance(first, TextDelta)
-    span = only_span(spans)
-    assert span.status.status_code is StatusCode.UNSET
-    assert error_attributes.ERROR_TYPE not in dict(span.attributes or {})
