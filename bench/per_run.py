@@ -14,7 +14,7 @@ from bench.proc import Worker
 from bench.run_worker import SPANS_PER_RUN
 from bench.stats import Summary, row, summarize
 
-VARIANTS = ("on", "off", "bare")
+VARIANTS = ("on", "off", "bare", "sdk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,7 @@ class RunResult:
     bare: Summary
     overhead_us: float
     off_overhead_us: float
+    sdk_floor_us: float
     spans_per_run: float
 
 
@@ -39,28 +40,34 @@ def measure(*, quick: bool) -> RunResult:
         for worker in workers.values():
             worker.ask(str(warmup))
         for i in range(rounds):
-            order = VARIANTS[i % 3 :] + VARIANTS[: i % 3]
+            shift = i % len(VARIANTS)
+            order = VARIANTS[shift:] + VARIANTS[:shift]
             for variant in order:
                 answer = workers[variant].ask(str(batch))
                 batches[variant].append(answer["mean_us"])
                 runs[variant].extend(answer["runs"])
         counts = workers["on"].ask("spans")
+        by_hand = workers["sdk"].ask("spans")
     finally:
         for worker in workers.values():
             worker.close()
     per_run = counts["spans"] / counts["runs"]
     if counts["spans"] != SPANS_PER_RUN * counts["runs"]:
         raise AssertionError(f"expected {SPANS_PER_RUN} spans per run, exported {counts}")
+    if by_hand["spans"] != SPANS_PER_RUN * by_hand["runs"]:
+        raise AssertionError(f"the handwritten trace has {by_hand} spans")
     summaries = {v: summarize(batches[v]) for v in VARIANTS}
     # Pairwise differences per round cancel the machine's drift better than medians do.
     overhead = summarize([a - b for a, b in zip(batches["on"], batches["off"], strict=True)])
     off_cost = summarize([a - b for a, b in zip(batches["off"], batches["bare"], strict=True)])
+    floor = summarize([a - b for a, b in zip(batches["sdk"], batches["bare"], strict=True)])
     print("1. per agent run (orchestrator -> coder, 1 tool call approved), CPU us per run")
     for variant in VARIANTS:
         print(row(f"telemetry {variant} (batch means)", summaries[variant]))
         print(row(f"telemetry {variant} (single runs)", summarize(runs[variant])))
     print(row("overhead on - off (paired rounds)", overhead))
     print(row("overhead off - bare (paired rounds)", off_cost))
+    print(row("same trace by hand, sdk - bare", floor))
     print(f"  exported spans per run: {per_run:g} {counts['names']}; log records {counts['logs']}")
     return RunResult(
         summaries["on"],
@@ -68,5 +75,6 @@ def measure(*, quick: bool) -> RunResult:
         summaries["bare"],
         overhead.median,
         off_cost.median,
+        floor.median,
         per_run,
     )

@@ -1,6 +1,8 @@
 """Worker for benchmark 1: one agent run (orchestrator -> coder, write_file approved at
 once) in process, with telemetry ``on`` (SDK, batch processors, counting exporters, content
-off), ``off`` (``OTEL_SDK_DISABLED``: API no-op providers) or ``bare`` (layer stubbed out).
+off), ``off`` (``OTEL_SDK_DISABLED``: API no-op providers), ``bare`` (layer stubbed out) or
+``sdk`` (layer stubbed out, the same signals written by hand on the raw SDK after each run:
+:mod:`bench.handwritten`).
 
 ``python -m bench.run_worker VARIANT``; then stdin commands ``N`` (run N times, answer the
 CPU per run) and ``spans`` (flush, answer exported span counts)."""
@@ -18,6 +20,7 @@ from typing import Any
 import telemetry
 from agent_runtime.runtime import Runtime
 from agent_runtime.settings import Settings
+from bench.handwritten import HandwrittenTrace
 from bench.proc import serve_commands
 from bench.providers import Recording, recording_providers
 
@@ -32,6 +35,7 @@ class RunBench:
         self.variant = variant
         self.patches = apply_from_env()
         self.recording: Recording | None = None
+        self.handwritten: HandwrittenTrace | None = None
         if variant == "on":
             self.recording = recording_providers()
             telemetry.configure(
@@ -45,6 +49,13 @@ class RunBench:
             from bench.bare import strip_telemetry
 
             strip_telemetry()
+            if variant == "sdk":
+                self.recording = recording_providers()
+                self.handwritten = HandwrittenTrace(
+                    self.recording.tracer_provider,
+                    self.recording.meter_provider,
+                    self.recording.logger_provider,
+                )
         self.loop = asyncio.new_event_loop()
         settings = Settings(data_dir=data_dir, llm_provider="scripted")
         self.runtime: Runtime = self.loop.run_until_complete(Runtime.start(settings))
@@ -63,6 +74,8 @@ class RunBench:
                 outcome = event.data["outcome"]
         if outcome != "completed":
             raise RuntimeError(f"run ended {outcome!r}")
+        if self.handwritten is not None:
+            self.handwritten.record_run(session)
 
     async def batch(self, n: int) -> list[float]:
         samples = []
