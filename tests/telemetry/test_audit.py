@@ -1,16 +1,30 @@
-"""The audit outbox (DESIGN §4): durable SQLite first, then OTel log records; resend what the
-Collector has not acknowledged."""
+"""The audit outbox (DESIGN §4): committed to SQLite first, then OTel log records; resend what
+the Collector has not acknowledged. Group commit: queued records reach the file through the
+writer thread, a durable write, a flush, a query or close, never after their log record.
+
+What is on disk is read through a second, independent sqlite3 connection to the file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import (
+    LogRecordExporter,
+    LogRecordExportResult,
+    SimpleLogRecordProcessor,
+)
 from opentelemetry.trace import SpanContext, TraceFlags
 
 import telemetry
+from telemetry import audit as audit_module
 from telemetry import names as n
 from telemetry.audit import AuditLog, acknowledge
 from tests.support.otel import Telemetered
@@ -18,6 +32,7 @@ from tests.support.otel import Telemetered
 OFF = telemetry.TelemetrySettings()
 CONTEXT = SpanContext(0xA1, 0xB2, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
 OTHER = SpanContext(0xC3, 0xD4, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+HOLD_S = 3600.0  # a writer thread lingering this long commits nothing during a test
 
 
 @pytest.fixture
@@ -27,10 +42,29 @@ def audit(telemetered: Telemetered, tmp_path: Path) -> Iterator[AuditLog]:
     log.close()
 
 
+@pytest.fixture
+def held(telemetered: Telemetered, tmp_path: Path) -> Iterator[AuditLog]:
+    """A log whose writer thread never commits during the test, so whatever reaches the file
+    got there through a durable write, flush, query, back-pressure or close."""
+    log = AuditLog(tmp_path / "audit.db", linger_s=HOLD_S)
+    yield log
+    log.close()
+
+
+def _on_disk(path: Path) -> list[str]:
+    """Record ids committed to ``path``, read through a connection of its own."""
+    with closing(sqlite3.connect(path)) as db:
+        return [row[0] for row in db.execute("SELECT record_id FROM audit_records ORDER BY rowid")]
+
+
 def _write(
-    log: AuditLog, event: telemetry.TelemetryEvent, context: SpanContext = CONTEXT
+    log: AuditLog,
+    event: telemetry.TelemetryEvent,
+    context: SpanContext = CONTEXT,
+    *,
+    durable: bool = False,
 ) -> telemetry.AuditRecord:
-    return log.write(event, event.attributes(OFF), context)
+    return log.write(event, event.attributes(OFF), context, durable=durable)
 
 
 def _deleted(session_id: str) -> telemetry.SessionDeleted:
@@ -136,6 +170,7 @@ def test_acknowledged_records_are_no_longer_resent(
 ) -> None:
     first = _write(audit, _deleted("s1"))
     second = _write(audit, _deleted("s2"))
+    audit.flush()  # an exporter acknowledges only what was emitted, i.e. committed
     acknowledge([first.record_id, "not-a-record"])
     assert [r.record_id for r in audit.unexported()] == [second.record_id]
     assert audit.resend_unexported(older_than_s=0) == 1
@@ -192,3 +227,201 @@ def test_hub_resend_audit_follows_the_delivery_state(
         assert hub.resend_audit(older_than_s=0) == 0
     finally:
         hub.close()
+
+
+# Group commit -----------------------------------------------------------------------------
+
+
+def test_a_durable_write_is_on_disk_when_it_returns(
+    held: AuditLog, telemetered: Telemetered, tmp_path: Path
+) -> None:
+    record = _write(held, _decision("s1", "c1"), durable=True)
+    assert _on_disk(tmp_path / "audit.db") == [record.record_id]
+    assert _record_ids(telemetered) == [record.record_id]
+
+
+def test_queued_records_reach_the_file_and_the_exporter_on_flush(
+    held: AuditLog, telemetered: Telemetered, tmp_path: Path
+) -> None:
+    written = [_write(held, _decision("s1", f"c{i}")) for i in range(3)]
+    assert _on_disk(tmp_path / "audit.db") == []
+    assert telemetered.logs() == []  # not shipped before it is committed
+    held.flush()
+    ids = [r.record_id for r in written]
+    assert _on_disk(tmp_path / "audit.db") == ids
+    assert _record_ids(telemetered) == ids
+
+
+def test_a_durable_write_commits_the_records_queued_before_it(
+    held: AuditLog, telemetered: Telemetered, tmp_path: Path
+) -> None:
+    queued = [_write(held, _decision("s1", "c1")), _write(held, _decision("s1", "c2"))]
+    deleted = _write(held, _deleted("s1"), durable=True)
+    ids = [r.record_id for r in [*queued, deleted]]
+    assert _on_disk(tmp_path / "audit.db") == ids
+    assert _record_ids(telemetered) == ids
+
+
+def test_query_and_unexported_see_a_record_written_just_before(held: AuditLog) -> None:
+    record = _write(held, _decision("s1", "c1"))
+    assert held.query(session_id="s1") == [record]
+    second = _write(held, _deleted("s1"))
+    assert [r.record_id for r in held.unexported()] == [record.record_id, second.record_id]
+
+
+class DiskCheckingExporter(LogRecordExporter):
+    """Checks, when each audit log record is exported, that its row is already committed."""
+
+    def __init__(self, path: Path, expected: int) -> None:
+        self.path = path
+        self.expected = expected
+        self.shipped: list[str] = []
+        self.missing: list[str] = []
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        on_disk = set(_on_disk(self.path))
+        with self._lock:
+            for log in batch:
+                record_id = str((log.log_record.attributes or {})[n.AUDIT_RECORD_ID])
+                self.shipped.append(record_id)
+                if record_id not in on_disk:
+                    self.missing.append(record_id)
+            if len(self.shipped) >= self.expected:
+                self.done.set()
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+def _checked_log(path: Path, expected: int) -> tuple[AuditLog, DiskCheckingExporter]:
+    exporter = DiskCheckingExporter(path, expected)
+    provider = LoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    return AuditLog(path, logger=provider.get_logger("tests")), exporter
+
+
+def test_the_writer_thread_commits_before_it_ships(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    log, exporter = _checked_log(path, expected=7)
+    try:
+        written = [_write(log, _decision("s1", f"c{i}")) for i in range(5)]
+        written.append(_write(log, _deleted("s1"), durable=True))
+        written.append(_write(log, _decision("s2", "c9")))  # only the writer thread commits it
+        assert exporter.done.wait(10), "the writer thread never committed the queue"
+    finally:
+        log.close()
+    assert sorted(exporter.shipped) == sorted(r.record_id for r in written)
+    assert exporter.missing == []
+
+
+def test_close_commits_what_is_queued(telemetered: Telemetered, tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    log = AuditLog(path, linger_s=HOLD_S)
+    written = [_write(log, _decision("s1", f"c{i}")) for i in range(3)]
+    log.close()
+    assert _on_disk(path) == [r.record_id for r in written]
+    assert _record_ids(telemetered) == [r.record_id for r in written]
+
+
+def test_close_twice_and_write_after_close_log_and_drop(
+    telemetered: Telemetered, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "audit.db"
+    log = AuditLog(path)
+    kept = _write(log, _deleted("s1"), durable=True)
+    log.close()
+    log.close()
+    late = [_write(log, _deleted("s2")), _write(log, _deleted("s3"), durable=True)]
+    assert _on_disk(path) == [kept.record_id]
+    dropped = [r.getMessage() for r in caplog.records if "audit log closed" in r.getMessage()]
+    assert len(dropped) == 2
+    assert all(record.record_id in message for record, message in zip(late, dropped, strict=True))
+    assert _record_ids(telemetered) == [kept.record_id]
+
+
+def test_concurrent_writers_lose_and_duplicate_nothing(
+    audit: AuditLog, telemetered: Telemetered, tmp_path: Path
+) -> None:
+    threads, per_thread = 8, 250
+    start = threading.Barrier(threads)
+    written: list[list[telemetry.AuditRecord]] = [[] for _ in range(threads)]
+
+    def writer(index: int) -> None:
+        start.wait()
+        for i in range(per_thread):
+            event = _decision(f"s{index}", f"c{i}")
+            written[index].append(_write(audit, event, durable=i % 50 == 49))
+
+    workers = [threading.Thread(target=writer, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    audit.flush()
+    ids = sorted(r.record_id for records in written for r in records)
+    assert len(set(ids)) == threads * per_thread
+    assert sorted(_on_disk(tmp_path / "audit.db")) == ids
+    assert sorted(_record_ids(telemetered)) == ids
+
+
+def test_a_full_queue_commits_inline(telemetered: Telemetered, tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    log = AuditLog(path, linger_s=HOLD_S, max_queued=3)
+    try:
+        written = [_write(log, _deleted(f"s{i}")) for i in range(3)]
+        assert _on_disk(path) == []
+        written.append(_write(log, _deleted("s3")))  # one past the bound
+        assert _on_disk(path) == [r.record_id for r in written]
+        assert len(telemetered.logs()) == 4
+    finally:
+        log.close()
+
+
+class Signal(logging.Handler):
+    """Sets ``event`` when the audit module logs a message containing ``text``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
+
+
+def test_a_failed_commit_is_logged_and_retried_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit_module, "RETRY_S", 0.01)
+    path = tmp_path / "audit.db"
+    log, exporter = _checked_log(path, expected=2)
+    failed = Signal("audit batch commit failed")
+    logging.getLogger(audit_module.__name__).addHandler(failed)
+    try:
+        with closing(sqlite3.connect(path)) as db:
+            db.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON audit_records"
+                " BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END"
+            )
+            db.commit()
+            queued = _write(log, _deleted("s1"))  # must not raise
+            assert failed.event.wait(10), "the writer thread did not report the failure"
+            with pytest.raises(sqlite3.IntegrityError):
+                _write(log, _decision("s1", "c1"), durable=True)
+            assert exporter.shipped == []
+            db.execute("DROP TRIGGER refuse")
+            db.commit()
+        assert exporter.done.wait(10), "the writer thread did not retry"
+        assert exporter.missing == []
+        assert len(_on_disk(path)) == 2
+        assert queued.record_id in _on_disk(path)
+    finally:
+        logging.getLogger(audit_module.__name__).removeHandler(failed)
+        log.close()

@@ -276,7 +276,8 @@ def test_log_export_acknowledges_audit_records_or_counts_the_drop(
     try:
         event = telemetry.SessionDeleted(session_id="s1")
         context = SpanContext(1, 2, is_remote=False, trace_flags=TraceFlags(1))
-        record = audit.write(event, event.attributes(telemetry.TelemetrySettings()), context)
+        attributes = event.attributes(telemetry.TelemetrySettings())
+        record = audit.write(event, attributes, context, durable=True)
         batch = telemetered.logs()
         assert len(batch) == 1
 

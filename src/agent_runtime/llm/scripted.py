@@ -2,11 +2,12 @@
 
 Why a transport and not a fake ``ChatModel``: the demo and every test run without a real
 model, and they must exercise the same code the OpenAI-compatible provider runs — the
-official client's SSE parsing, our ``tool_calls`` assembly, and the ``chat scripted`` spans
-with the response's id, finish reasons and token usage. So :class:`ScriptedTransport` sits *under* the
-``openai`` client, answering ``POST …/chat/completions`` the way a provider would:
-``chat.completion.chunk`` JSON lines as ``text/event-stream``, tool-call arguments split over
-several chunks, a ``finish_reason``, a final usage chunk, and ``data: [DONE]``.
+official client's SSE parsing, our ``tool_calls`` assembly, and the ``chat scripted``
+spans with the response's id, finish reasons and token usage. So
+:class:`ScriptedTransport` sits *under* the ``openai`` client, answering
+``POST …/chat/completions`` the way a provider would: ``chat.completion.chunk`` JSON lines
+as ``text/event-stream``, tool-call arguments split over several chunks, a
+``finish_reason``, a final usage chunk, and ``data: [DONE]``.
 
 What the model says is decided in :mod:`agent_runtime.llm._script` (pure, tested as data);
 this module only encodes it. Everything is deterministic: ids are hashes of the request and
