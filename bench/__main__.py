@@ -19,8 +19,7 @@ ALL = ("run", "event", "audit", "request", "outage")
 
 def _machine() -> str:
     versions = ", ".join(
-        f"{name} {metadata.version(name)}"
-        for name in ("opentelemetry-sdk", "fastapi", "openai")
+        f"{name} {metadata.version(name)}" for name in ("opentelemetry-sdk", "fastapi", "openai")
     )
     return (
         f"{os.cpu_count()} cores, {platform.python_implementation()} "

@@ -68,7 +68,6 @@ class EventBench:
             tracer_provider=self.recording.tracer_provider,
             meter_provider=self.recording.meter_provider,
             logger_provider=self.recording.logger_provider,
-            instrument_openai=False,
         )
         self.hub = telemetry.Telemetry(audit_path=None)
         self.tracer = self.recording.tracer_provider.get_tracer("bench")

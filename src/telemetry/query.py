@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from telemetry.audit import AuditLog
 from telemetry.events import (
@@ -28,7 +29,19 @@ _TOOL_COUNTS = ("requested", "completed", "failed", "rejected", "requires_approv
 
 
 class MetricsCollector:
-    """Exact aggregates of the seed's metrics, fed by every emitted event."""
+    """Exact aggregates of the seed's metrics, fed by every emitted event it counts."""
+
+    event_types: ClassVar[frozenset[type[TelemetryEvent]]] = frozenset(
+        {
+            AgentSwitched,
+            AgentProcessingCompleted,
+            ToolExecutionRequested,
+            ToolApprovalRequired,
+            ToolExecutionCompleted,
+            HITLDecisionMade,
+            AgentErrorOccurred,
+        }
+    )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -38,32 +51,49 @@ class MetricsCollector:
         self._decisions: Counter[str] = Counter()
         self._wait_total_s = 0.0
         self._errors: Counter[tuple[str, str]] = Counter()
+        self._updates: dict[type[TelemetryEvent], Callable[[Any], None]] = {
+            AgentSwitched: self._switched,
+            AgentProcessingCompleted: self._agent_done,
+            ToolExecutionRequested: self._tool_requested,
+            ToolApprovalRequired: self._tool_needs_approval,
+            ToolExecutionCompleted: self._tool_done,
+            HITLDecisionMade: self._decided,
+            AgentErrorOccurred: self._error,
+        }
 
     def on_event(self, event: TelemetryEvent, context: EventContext) -> None:
-        with self._lock:
-            match event:
-                case AgentSwitched():
-                    self._switches[(event.from_agent, event.to_agent, event.trigger)] += 1
-                case AgentProcessingCompleted():
-                    runs = self._agent_runs[event.agent]
-                    runs[0] += 1
-                    runs[1] += 1 if event.success else 0
-                    runs[2] += event.duration_s
-                case ToolExecutionRequested():
-                    self._tools[event.tool]["requested"] += 1
-                case ToolApprovalRequired():
-                    self._tools[event.tool]["requires_approval"] += 1
-                case ToolExecutionCompleted():
-                    self._tools[event.tool][event.outcome] += 1
-                case HITLDecisionMade():
-                    self._decisions[event.decision] += 1
-                    if event.outcome == "timeout":
-                        self._decisions["timeout"] += 1
-                    self._wait_total_s += event.wait_s
-                case AgentErrorOccurred():
-                    self._errors[(event.agent, event.error_type)] += 1
-                case _:
-                    pass
+        # One lookup by exact class, then the lock only for the events that count here.
+        update = self._updates.get(type(event))
+        if update is not None:
+            with self._lock:
+                update(event)
+
+    def _switched(self, event: AgentSwitched) -> None:
+        self._switches[(event.from_agent, event.to_agent, event.trigger)] += 1
+
+    def _agent_done(self, event: AgentProcessingCompleted) -> None:
+        runs = self._agent_runs[event.agent]
+        runs[0] += 1
+        runs[1] += 1 if event.success else 0
+        runs[2] += event.duration_s
+
+    def _tool_requested(self, event: ToolExecutionRequested) -> None:
+        self._tools[event.tool]["requested"] += 1
+
+    def _tool_needs_approval(self, event: ToolApprovalRequired) -> None:
+        self._tools[event.tool]["requires_approval"] += 1
+
+    def _tool_done(self, event: ToolExecutionCompleted) -> None:
+        self._tools[event.tool][event.outcome] += 1
+
+    def _decided(self, event: HITLDecisionMade) -> None:
+        self._decisions[event.decision] += 1
+        if event.outcome == "timeout":
+            self._decisions["timeout"] += 1
+        self._wait_total_s += event.wait_s
+
+    def _error(self, event: AgentErrorOccurred) -> None:
+        self._errors[(event.agent, event.error_type)] += 1
 
     def get_metrics(self) -> dict[str, Any]:
         """The seed's summary: switches, agent processing, tools, decisions, errors."""

@@ -155,6 +155,8 @@ AUDITED = {
     telemetry.AgentErrorOccurred,
     telemetry.SessionDeleted,
 }
+# The audited events that acknowledge a human action: committed before emit returns.
+DURABLE_BEFORE_ACK = {telemetry.HITLDecisionMade, telemetry.SessionDeleted}
 
 
 def test_catalog_holds_the_seeds_twelve_events_and_the_tool_end() -> None:
@@ -174,6 +176,7 @@ def test_event_name_and_attributes_without_capture(cls: type[TelemetryEvent]) ->
 def test_on_span_and_audited_flags_follow_the_design_table(cls: type[TelemetryEvent]) -> None:
     assert cls.on_span is (cls not in NOT_ON_SPAN)
     assert cls.audited is (cls in AUDITED)
+    assert cls.durable_before_ack is (cls in DURABLE_BEFORE_ACK)
 
 
 @pytest.mark.parametrize("cls", telemetry.CATALOG, ids=lambda cls: cls.__name__)
@@ -187,6 +190,17 @@ def test_events_are_immutable_and_reject_unknown_fields() -> None:
         event.session_id = "s2"
     with pytest.raises(ValidationError):
         telemetry.SessionCreated(session_id="s1", colour="red")  # type: ignore[call-arg]
+
+
+def test_tool_arguments_must_be_a_dict_and_are_kept_as_given() -> None:
+    arguments = {"path": "a.py"}
+    event = telemetry.ToolExecutionRequested(
+        tool="write_file", call_id="c", agent="coder", arguments=arguments
+    )
+    assert event.arguments is arguments
+    assert telemetry.ToolExecutionRequested(tool="t", call_id="c", agent="a").arguments == {}
+    with pytest.raises(ValidationError):
+        telemetry.ToolExecutionRequested(tool="t", call_id="c", agent="a", arguments=["a.py"])  # type: ignore[arg-type]
 
 
 def test_switch_trigger_and_decision_are_closed_vocabularies() -> None:

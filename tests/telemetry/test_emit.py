@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.trace import SpanContext
 
 import telemetry
 from telemetry import names as n
+from telemetry.audit import AuditLog
+from telemetry.emit import EventEmitter
+from telemetry.metrics import MetricsRecorder
+from telemetry.subscribers import SubscriberFanOut
 from tests.support.otel import Telemetered
 
 TRACER = "tests.telemetry.emit"
@@ -318,3 +324,60 @@ def test_agent_and_tool_duration_metrics_are_recorded_when_unsampled(
     assert unsampled.metric(n.METRIC_INVOKE_AGENT_DURATION, {n.GEN_AI_AGENT_NAME: "coder"}) == 1
     assert unsampled.metric(n.METRIC_EXECUTE_TOOL_DURATION, {n.GEN_AI_TOOL_NAME: "write_file"}) == 1
     assert hub.metrics.get_metrics()["agent_processing"]["coder"]["count"] == 1
+
+
+class FakeAuditStore:
+    """Stands in for AuditLog: remembers what ``write`` was asked to do."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, dict[str, Any], bool]] = []
+
+    def write(
+        self,
+        event: telemetry.TelemetryEvent,
+        attributes: telemetry.events.Attributes,
+        context: SpanContext,
+        *,
+        durable: bool = False,
+    ) -> None:
+        self.writes.append((event.name, dict(attributes), durable))
+
+
+def test_events_that_acknowledge_a_human_are_written_durably(telemetered: Telemetered) -> None:
+    store = FakeAuditStore()
+    emitter = EventEmitter(
+        telemetry.TelemetrySettings(),
+        MetricsRecorder(metrics.get_meter(TRACER)),
+        cast(AuditLog, store),
+        SubscriberFanOut(),
+    )
+    with trace.get_tracer(TRACER).start_as_current_span("s"):
+        emitter.emit(_switch())
+        emitter.emit(telemetry.HITLDecisionMade(tool="t", call_id="c", decision="APPROVE"))
+        emitter.emit(telemetry.ToolApprovalRequired(tool="t", call_id="c", reason="writes"))
+        emitter.emit(telemetry.SessionDeleted(session_id="s1"))
+        emitter.emit(telemetry.SessionCreated(session_id="s2"))  # not audited: no write
+    assert [(name, durable) for name, _, durable in store.writes] == [
+        (n.EVENT_AGENT_SWITCHED, False),
+        (n.EVENT_HITL_DECISION_MADE, True),
+        (n.EVENT_TOOL_APPROVAL_REQUIRED, False),
+        (n.EVENT_SESSION_DELETED, True),
+    ]
+
+
+def test_span_event_and_audit_record_carry_the_same_attributes(
+    telemetered: Telemetered,
+) -> None:
+    store = FakeAuditStore()
+    emitter = EventEmitter(
+        telemetry.TelemetrySettings(),
+        MetricsRecorder(metrics.get_meter(TRACER)),
+        cast(AuditLog, store),
+        SubscriberFanOut(),
+    )
+    with trace.get_tracer(TRACER).start_as_current_span("s"):
+        emitter.emit(_switch())
+    ((_, audited, _),) = store.writes
+    (span_event,) = telemetered.span("s").events
+    assert audited == dict(span_event.attributes or {})
+    assert audited[n.SWITCH_TO] == "coder"

@@ -6,6 +6,7 @@ import pytest
 
 import telemetry
 from telemetry import names as n
+from telemetry.subscribers import SubscriberFanOut
 
 CTX = telemetry.EventContext(trace_id="0" * 31 + "1", span_id="0" * 15 + "1", timestamp=0.0)
 
@@ -44,10 +45,8 @@ def test_empty_metrics_have_the_seeds_shape() -> None:
     }
 
 
-def test_get_metrics_aggregates_every_section() -> None:
-    collector = telemetry.MetricsCollector()
-    _feed(
-        collector,
+def _every_kind() -> list[telemetry.TelemetryEvent]:
+    return [
         _switch("orchestrator", "coder", "orchestrator"),
         _switch("orchestrator", "coder", "orchestrator"),
         _switch("debug", "coder", "agent"),
@@ -67,7 +66,12 @@ def test_get_metrics_aggregates_every_section() -> None:
         telemetry.AgentErrorOccurred(agent="coder", error_type="ValueError", message="m"),
         telemetry.AgentErrorOccurred(agent="debug", error_type="ValueError", message="m"),
         telemetry.SessionCreated(session_id="s"),  # no section of its own
-    )
+    ]
+
+
+def test_get_metrics_aggregates_every_section() -> None:
+    collector = telemetry.MetricsCollector()
+    _feed(collector, *_every_kind())
     metrics = collector.get_metrics()
     assert metrics["agent_switches"] == {
         "total": 3,
@@ -158,3 +162,13 @@ def test_hub_metrics_follow_emitted_events(telemetered: object) -> None:
         assert hub.audit is None  # no audit path: no audit store
     finally:
         hub.close()
+
+
+def test_the_collector_declares_every_event_it_counts() -> None:
+    """Through a fan-out it only sees its ``event_types``: nothing it counts may be missing."""
+    direct, routed = telemetry.MetricsCollector(), telemetry.MetricsCollector()
+    fan_out = SubscriberFanOut([routed])
+    for event in _every_kind():
+        direct.on_event(event, CTX)
+        fan_out.notify(event, CTX)
+    assert routed.get_metrics() == direct.get_metrics()

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.trace import SpanContext
 
 import telemetry
-from telemetry.subscribers import SubscriberFanOut
+from telemetry.subscribers import EventContext, SubscriberFanOut
 from tests.support.otel import Telemetered
 
 CTX = telemetry.EventContext(trace_id="a" * 32, span_id="b" * 16, timestamp=1.0)
@@ -37,6 +38,84 @@ def test_fan_out_calls_everyone_in_order_despite_failures(
     fan_out.notify(telemetry.SessionCreated(session_id="s"), CTX)
     assert first.names == last.names == ["session.created"]
     assert "failed" in caplog.text
+
+
+class OnlyDecisions:
+    event_types = frozenset({telemetry.HITLDecisionMade})
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def on_event(self, event: telemetry.TelemetryEvent, context: telemetry.EventContext) -> None:
+        self.names.append(event.name)
+
+
+def test_a_subscriber_declaring_event_types_sees_only_those() -> None:
+    everything, decisions = Seen(), OnlyDecisions()
+    fan_out = SubscriberFanOut([decisions, everything])
+    decision = telemetry.HITLDecisionMade(tool="t", call_id="c", decision="APPROVE")
+    for event in (telemetry.SessionCreated(session_id="s"), decision, decision):
+        fan_out.notify(event, CTX)
+    assert decisions.names == ["hitl.decision_made"] * 2
+    assert everything.names == ["session.created"] + ["hitl.decision_made"] * 2
+
+
+class Declares:
+    def __init__(self, event_types: object) -> None:
+        self.event_types = event_types
+        self.names: list[str] = []
+
+    def on_event(self, event: telemetry.TelemetryEvent, context: telemetry.EventContext) -> None:
+        self.names.append(event.name)
+
+
+def test_event_types_none_or_unusable_means_every_event(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    everything, malformed = Declares(None), Declares(5)
+    SubscriberFanOut([everything, malformed]).notify(telemetry.SessionCreated(session_id="s"), CTX)
+    assert everything.names == malformed.names == ["session.created"]
+    assert "unusable event_types" in caplog.text
+
+
+def test_routes_are_worked_out_again_when_a_subscriber_is_added() -> None:
+    first, later = Seen(), OnlyDecisions()
+    fan_out = SubscriberFanOut([first])
+    decision = telemetry.HITLDecisionMade(tool="t", call_id="c", decision="REJECT")
+    fan_out.notify(decision, CTX)
+    fan_out.add(later)
+    fan_out.notify(decision, CTX)
+    assert first.names == ["hitl.decision_made"] * 2
+    assert later.names == ["hitl.decision_made"]
+
+
+def test_event_context_formats_ids_from_the_span_context() -> None:
+    span_context = SpanContext(0xABC, 0x12, is_remote=False)
+    context = EventContext.from_span_context(span_context, 2.5)
+    assert context.trace_id == f"{0xABC:032x}"
+    assert context.span_id == f"{0x12:016x}"
+    assert context.span_context is span_context
+    assert context.timestamp == 2.5
+    assert context == EventContext(f"{0xABC:032x}", f"{0x12:016x}", 2.5)
+    assert hash(context) == hash(EventContext(f"{0xABC:032x}", f"{0x12:016x}", 2.5))
+    assert context != EventContext(f"{0xABC:032x}", f"{0x12:016x}", 3.0)
+
+
+def test_event_context_is_read_only() -> None:
+    with pytest.raises(AttributeError):
+        CTX.trace_id = "c" * 32  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        CTX.timestamp = 2.0  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        CTX.extra = 1  # type: ignore[attr-defined]
+
+
+def test_event_context_from_hex_ids_keeps_them_as_given() -> None:
+    assert CTX.trace_id == "a" * 32
+    assert CTX.span_id == "b" * 16
+    assert CTX.span_context.trace_id == int("a" * 32, 16)
+    with pytest.raises(ValueError):
+        EventContext("not hex", "b" * 16, 0.0)
 
 
 @pytest.fixture

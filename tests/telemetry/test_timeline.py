@@ -10,7 +10,7 @@ import pytest
 import telemetry
 from telemetry import names as n
 from telemetry.subscribers import EventContext
-from telemetry.timeline import TimelineRecorder
+from telemetry.timeline import TimelineEntry, TimelineRecorder
 from tests.support.otel import Telemetered
 
 
@@ -61,6 +61,24 @@ def test_timeline_tells_one_requests_story(hub: telemetry.Telemetry) -> None:
 
 def test_unknown_trace_has_no_timeline(hub: telemetry.Telemetry) -> None:
     assert hub.timeline("f" * 32) is None
+
+
+@pytest.mark.parametrize("trace_id", ["", "abc", "g" * 32, " " + "0" * 31, "0x" + "0" * 30])
+def test_malformed_trace_id_has_no_timeline(trace_id: str) -> None:
+    recorder = TimelineRecorder()
+    event = telemetry.SessionUpdated(session_id="s")
+    recorder.on_event(event, EventContext("0" * 32, "0" * 16, 1.0))
+    assert recorder.timeline("0" * 32) is not None
+    assert recorder.timeline(trace_id) is None
+
+
+def test_details_are_the_events_summary() -> None:
+    recorder = TimelineRecorder()
+    event = telemetry.ToolExecutionRequested(tool="write_file", call_id="c1", agent="coder")
+    recorder.on_event(event, EventContext("1" * 32, "0" * 16, 5.0))
+    assert recorder.timeline("1" * 32) == [
+        TimelineEntry(0.0, n.EVENT_TOOL_EXECUTION_REQUESTED, event.summary())
+    ]
 
 
 def test_a_decision_joins_the_waiting_requests_timeline(hub: telemetry.Telemetry) -> None:

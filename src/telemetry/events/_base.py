@@ -18,7 +18,14 @@ class TelemetryEvent(BaseModel):
 
     Class attributes say where the event lands (DESIGN §3/§4): ``name`` is the span-event
     name, ``on_span`` is False for events whose OTel form is a span's start or end rather
-    than a span event, ``audited`` marks the events the audit trail must keep.
+    than a span event, ``audited`` marks the events the audit trail must keep, and
+    ``durable_before_ack`` marks the audited events whose record must be committed before
+    the emit call returns.
+
+    The catalogue's classes are final: the metrics recorder, the metrics collector and the
+    subscriber fan-out dispatch on an event's exact class (one dictionary lookup, where
+    each failing ``isinstance`` test against a pydantic model class goes through its
+    metaclass's ``__instancecheck__``, ~0.08 µs).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -26,6 +33,12 @@ class TelemetryEvent(BaseModel):
     name: ClassVar[str]
     on_span: ClassVar[bool] = True
     audited: ClassVar[bool] = False
+    durable_before_ack: ClassVar[bool] = False
+    """True for the events that acknowledge a human action (a HITL decision, a session
+    delete): their audit record is committed before ``emit`` returns, so the answer the
+    human gets never claims more than a crash would leave on disk. Other audited events
+    are group-committed by the audit store's background thread, off the request path.
+    Only meaningful with ``audited``."""
 
     session_id: str | None = None
 
