@@ -1,6 +1,6 @@
 """Benchmark 4: per request end to end. The service under uvicorn in its own process,
-telemetry fully on (OTLP/HTTP to a local receiver that answers 200; FastAPI, openai and
-GenAI instrumentation, metrics, audit) vs telemetry off (``OTEL_SDK_DISABLED=true``), both
+telemetry fully on (OTLP/HTTP to a local receiver that answers 200; FastAPI server spans,
+the agent/chat/tool spans, metrics, audit) vs telemetry off (``OTEL_SDK_DISABLED=true``), both
 running at once and loaded in alternating phases by ``bench.loadgen`` in another process.
 """
 

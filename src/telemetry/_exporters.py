@@ -91,14 +91,21 @@ def _audit_ids(batch: Sequence[ReadableLogRecord]) -> list[str]:
 
 def _queue_full(processor: Any) -> bool:
     # The SDK's BatchProcessor evicts the oldest item when its deque is full and says so
-    # once; reading its queue is the only way to count each eviction.
+    # once; reading its queue is the only way to know before it does.
     batch = getattr(processor, "_batch_processor", None)
     queue = getattr(batch, "_queue", None)
     return queue is not None and queue.maxlen is not None and len(queue) >= queue.maxlen
 
 
 class CountingBatchSpanProcessor(BatchSpanProcessor):
-    """A BatchSpanProcessor that counts the spans its full queue pushes out."""
+    """A BatchSpanProcessor that drops (and counts) new spans while its queue is full.
+
+    The SDK's own processor would take the new span and evict the oldest. Dropping at the
+    door loses as many spans, but a span that is refused dies young: with eviction, every
+    span of an outage lives a few seconds in a full queue first, long enough to be promoted
+    to the garbage collector's oldest generation, whose collections are the pauses that
+    showed in the request p99 while the Collector was down (``bench/outage.py``).
+    """
 
     def __init__(self, exporter: SpanExporter, dropped: Counter, **kwargs: Any) -> None:
         super().__init__(CountingSpanExporter(exporter, dropped), **kwargs)
@@ -107,11 +114,14 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if span.context is not None and span.context.trace_flags.sampled and _queue_full(self):
             self._dropped.add(1, {n.TELEMETRY_SIGNAL: "traces"})
+            return
         super().on_end(span)
 
 
 class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
-    """A BatchLogRecordProcessor that counts the records its full queue pushes out."""
+    """A BatchLogRecordProcessor that drops (and counts) new records while its queue is
+    full, for the same reason; an audit record refused here stays in the outbox, which
+    sends it again once the Collector is back."""
 
     def __init__(self, exporter: LogRecordExporter, dropped: Counter, **kwargs: Any) -> None:
         super().__init__(CountingLogExporter(exporter, dropped), **kwargs)
@@ -120,4 +130,5 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         if _queue_full(self):
             self._dropped.add(1, {n.TELEMETRY_SIGNAL: "logs"})
+            return
         super().on_emit(log_record)

@@ -12,12 +12,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from opentelemetry import metrics, trace
-from opentelemetry.trace import Span, SpanContext
 
 from telemetry import audit
 from telemetry.audit import AuditLog
 from telemetry.emit import EventEmitter
-from telemetry.events import TelemetryEvent
 from telemetry.metrics import MetricsRecorder
 from telemetry.operation_metrics import OperationMetrics
 from telemetry.query import AuditLogger, MetricsCollector
@@ -59,20 +57,14 @@ class Telemetry:
         self._emitter = EventEmitter(
             self.settings, MetricsRecorder(meter), self._audit_store, fan_out
         )
+        # ``emit`` is the emitter's bound method itself, not a method that forwards to it:
+        # it runs a dozen times a request, and the extra call cost ~0.4 µs an event.
+        self.emit = self._emitter.emit
+        """Record an event in all four sinks; see :meth:`EventEmitter.emit`."""
         self.spans = SpanFactory(self._emitter, trace.get_tracer(_SCOPE), OperationMetrics(meter))
         self.audit: AuditLogger | None = (
             AuditLogger(self._audit_store) if self._audit_store is not None else None
         )
-
-    def emit(
-        self,
-        event: TelemetryEvent,
-        *,
-        span: Span | None = None,
-        origin: SpanContext | None = None,
-    ) -> None:
-        """Record ``event`` in all four sinks; see :meth:`EventEmitter.emit`."""
-        self._emitter.emit(event, span=span, origin=origin)
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Add an in-process subscriber; emitters need no change."""

@@ -228,7 +228,7 @@ class BlockingExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def test_spans_pushed_out_of_a_full_queue_are_counted(dropped: Dropped) -> None:
+def test_a_full_queue_refuses_new_spans_and_counts_them(dropped: Dropped) -> None:
     exporter = BlockingExporter()
     processor = CountingBatchSpanProcessor(
         exporter,
@@ -244,14 +244,13 @@ def test_spans_pushed_out_of_a_full_queue_are_counted(dropped: Dropped) -> None:
     try:
         tracer.start_span("first").end()
         assert exporter.entered.wait(10), "the worker never started exporting"
-        for number in range(5):  # 2 fit the queue, 3 push older ones out
+        for number in range(5):  # 2 fit the queue, 3 are refused at the door
             tracer.start_span(f"queued-{number}").end()
         assert dropped.count("traces") == 3
     finally:
         exporter.release.set()
         provider.shutdown()
-    assert len(exporter.exported) == 3
-    assert exporter.exported[0] == "first"
+    assert exporter.exported == ["first", "queued-0", "queued-1"]
     assert dropped.count("traces") == 3
 
 
