@@ -3,11 +3,13 @@
 One worker process per variant (global OTel providers can be set once per process); rounds
 alternate between them (rotating the order), each round a batch of runs; the CPU of a batch
 (``time.process_time``: every thread, so the batch processors' export threads count) divided
-by its runs is one sample.
+by its runs is one sample; each run's own CPU is kept too, and the headline differences
+compare, round by round, the variants' median run.
 """
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 
 from bench.proc import Worker
@@ -29,13 +31,14 @@ class RunResult:
 
 
 def measure(*, quick: bool) -> RunResult:
-    rounds, batch, warmup = (2, 2, 2) if quick else (24, 12, 15)
+    rounds, batch, warmup = (2, 2, 2) if quick else (40, 20, 15)
     workers = {
         v: Worker("bench.run_worker", v, env={"OTEL_SDK_DISABLED": "true"} if v == "off" else {})
         for v in VARIANTS
     }
     batches: dict[str, list[float]] = {v: [] for v in VARIANTS}
     runs: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    round_medians: dict[str, list[float]] = {v: [] for v in VARIANTS}
     try:
         for worker in workers.values():
             worker.ask(str(warmup))
@@ -46,6 +49,7 @@ def measure(*, quick: bool) -> RunResult:
                 answer = workers[variant].ask(str(batch))
                 batches[variant].append(answer["mean_us"])
                 runs[variant].extend(answer["runs"])
+                round_medians[variant].append(statistics.median(answer["runs"]))
         counts = workers["on"].ask("spans")
         by_hand = workers["sdk"].ask("spans")
     finally:
@@ -57,16 +61,24 @@ def measure(*, quick: bool) -> RunResult:
     if by_hand["spans"] != SPANS_PER_RUN * by_hand["runs"]:
         raise AssertionError(f"the handwritten trace has {by_hand} spans")
     summaries = {v: summarize(batches[v]) for v in VARIANTS}
-    # Pairwise differences per round cancel the machine's drift better than medians do.
-    overhead = summarize([a - b for a, b in zip(batches["on"], batches["off"], strict=True)])
-    off_cost = summarize([a - b for a, b in zip(batches["off"], batches["bare"], strict=True)])
-    floor = summarize([a - b for a, b in zip(batches["sdk"], batches["bare"], strict=True)])
+
+    # Each round's difference of the two variants' median run: pairing by round cancels
+    # the machine's drift, the median run within a round ignores the odd run that a
+    # neighbour or a full garbage collection stretched (batch means carry those).
+    def paired(a: str, b: str) -> Summary:
+        return summarize([x - y for x, y in zip(round_medians[a], round_medians[b], strict=True)])
+
+    def paired_means(a: str, b: str) -> Summary:
+        return summarize([x - y for x, y in zip(batches[a], batches[b], strict=True)])
+
+    overhead, off_cost, floor = paired("on", "off"), paired("off", "bare"), paired("sdk", "bare")
     print("1. per agent run (orchestrator -> coder, 1 tool call approved), CPU us per run")
     for variant in VARIANTS:
         print(row(f"telemetry {variant} (batch means)", summaries[variant]))
         print(row(f"telemetry {variant} (single runs)", summarize(runs[variant])))
     print(row("overhead on - off (paired rounds)", overhead))
     print(row("overhead off - bare (paired rounds)", off_cost))
+    print(row("on - off, batch means (GC included)", paired_means("on", "off")))
     print(row("same trace by hand, sdk - bare", floor))
     print(f"  exported spans per run: {per_run:g} {counts['names']}; log records {counts['logs']}")
     return RunResult(
