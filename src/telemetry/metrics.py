@@ -5,10 +5,11 @@ sampled spans would be wrong. Attributes are low-cardinality by construction (ag
 decision, outcome, trigger: never session or trace ids). The ``gen_ai.*`` duration and token
 histograms are recorded when an operation ends, by :mod:`telemetry.operation_metrics`.
 
-Counts are kept in process-wide aggregates and exported through *observable* instruments
-read at collection time: the SDK's synchronous ``Counter.add`` costs ~6 µs a call (measured
-with opentelemetry-sdk 1.45 on this project's machine), an increment here well under 1 µs,
-and the exported values are the same, exact whatever the sampler decided. The aggregates
+Counts are kept exactly, per application (:class:`telemetry.counts.EventCounts`, which
+``get_metrics()`` reads too), and exported through *observable* instruments read at
+collection time: the SDK's synchronous ``Counter.add`` costs ~6 µs a call (measured with
+opentelemetry-sdk 1.45 on this project's machine), an increment here well under 1 µs, and
+the exported values are the same, exact whatever the sampler decided. The exported totals
 are per process, like the meter provider: two applications in one process add up.
 """
 
@@ -23,17 +24,8 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
 
 from telemetry import names as n
-from telemetry.events import (
-    AgentErrorOccurred,
-    AgentSwitched,
-    HITLDecisionMade,
-    SessionCreated,
-    SessionDeleted,
-    TelemetryEvent,
-    ToolApprovalRequired,
-    ToolExecutionCompleted,
-    ToolExecutionRequested,
-)
+from telemetry.counts import EventCounts
+from telemetry.events import HITLDecisionMade, TelemetryEvent
 
 # Human waits: seconds to many minutes (the default approval timeout is 300 s).
 _WAIT_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -52,31 +44,52 @@ def dropped_counter(meter: Meter) -> Counter:
     )
 
 
-class _ProcessCounts:
-    """Exact counts since the process started, keyed by their metric attribute values."""
+class _Sources:
+    """Every application's :class:`EventCounts`, for the process-wide exported counters.
+
+    An exported counter is cumulative for the process, like the meter provider: it sums
+    the live applications' counts and those of applications that closed (folded into
+    ``retired`` when they close, so a counter never goes down).
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.switches: Tally[tuple[str, ...]] = Tally()
-        self.tool_calls: Tally[tuple[str, ...]] = Tally()
-        self.decisions: Tally[tuple[str, ...]] = Tally()
-        self.errors: Tally[tuple[str, ...]] = Tally()
-        self.sessions = 0
+        self.live: list[EventCounts] = []
+        self.retired = EventCounts()
 
-    def observe(self, tally: Tally[tuple[str, ...]], keys: tuple[str, ...]) -> list[Observation]:
+    def add(self, counts: EventCounts) -> None:
         with self.lock:
-            items = list(tally.items())
-        return [Observation(count, dict(zip(keys, values, strict=True))) for values, count in items]
+            self.live.append(counts)
+
+    def retire(self, counts: EventCounts) -> None:
+        with self.lock:
+            if not any(known is counts for known in self.live):
+                return
+            self.live = [known for known in self.live if known is not counts]
+            counts.merge_into(self.retired)
+
+    def all(self) -> list[EventCounts]:
+        with self.lock:
+            return [*self.live, self.retired]
 
 
-_counts = _ProcessCounts()
+_sources = _Sources()
 _registered: list[Meter] = []  # held, so an id is never reused for another meter
 _register_lock = threading.Lock()
 
 
-def _observer(tally: Tally[tuple[str, ...]], keys: tuple[str, ...]) -> metrics.CallbackT:
+def _observer(
+    tally: Callable[[EventCounts], Tally[Any]], keys: tuple[str, ...]
+) -> metrics.CallbackT:
     def callback(options: CallbackOptions) -> Iterable[Observation]:
-        return _counts.observe(tally, keys)
+        total: Tally[tuple[str, ...]] = Tally()
+        for counts in _sources.all():
+            with counts.lock:
+                total.update(tally(counts))
+        return [
+            Observation(count, dict(zip(keys, values, strict=True)))
+            for values, count in total.items()
+        ]
 
     return callback
 
@@ -88,11 +101,25 @@ def _register_observables(meter: Meter) -> None:
             return
         _registered.append(meter)
 
-    counters = (
-        (n.METRIC_AGENT_SWITCHES, _counts.switches, _SWITCH_KEYS, "{switch}", "Agent switches"),
-        (n.METRIC_TOOL_CALLS, _counts.tool_calls, _TOOL_KEYS, "{call}", "Tool calls by outcome"),
-        (n.METRIC_HITL_DECISIONS, _counts.decisions, _DECISION_KEYS, "{decision}", "Decisions"),
-        (n.METRIC_ERRORS, _counts.errors, _ERROR_KEYS, "{error}", "Real failures by error.type"),
+    counters: tuple[
+        tuple[str, Callable[[EventCounts], Tally[Any]], tuple[str, ...], str, str], ...
+    ] = (
+        (n.METRIC_AGENT_SWITCHES, lambda c: c.switches, _SWITCH_KEYS, "{switch}", "Agent switches"),
+        (
+            n.METRIC_TOOL_CALLS,
+            lambda c: c.tool_calls,
+            _TOOL_KEYS,
+            "{call}",
+            "Tool calls by outcome",
+        ),
+        (n.METRIC_HITL_DECISIONS, lambda c: c.decisions, _DECISION_KEYS, "{decision}", "Decisions"),
+        (
+            n.METRIC_ERRORS,
+            lambda c: c.errors,
+            _ERROR_KEYS,
+            "{error}",
+            "Real failures by error.type",
+        ),
     )
     for name, tally, keys, unit, description in counters:
         meter.create_observable_counter(
@@ -100,7 +127,7 @@ def _register_observables(meter: Meter) -> None:
         )
 
     def sessions(options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(_counts.sessions)]
+        return [Observation(sum(counts.sessions for counts in _sources.all()))]
 
     meter.create_observable_up_down_counter(
         n.METRIC_SESSIONS_ACTIVE,
@@ -111,69 +138,31 @@ def _register_observables(meter: Meter) -> None:
 
 
 class MetricsRecorder:
-    """Turns catalogue events into metric points; one ``record`` call per event.
+    """Feeds one application's metrics from its events: the exact counts (exported through
+    observable counters, read by ``get_metrics()``) and the human-wait histogram.
 
-    ``record`` finds the event's handler by its exact class in a dictionary: one lookup
-    for every event, where a chain of ``isinstance`` checks costs more the further down an
-    event sits (and most events, having no metric, would walk all of it).
+    One ``record`` call per event; :meth:`close` when the application stops, so its
+    counts stay in the process totals without being held live.
     """
 
-    def __init__(self, meter: Meter) -> None:
+    def __init__(self, meter: Meter, counts: EventCounts | None = None) -> None:
         _register_observables(meter)
+        self.counts = counts if counts is not None else EventCounts()
+        _sources.add(self.counts)
         self._wait: Histogram = meter.create_histogram(
             n.METRIC_HITL_WAIT,
             unit="s",
             description="Time a tool call waited for its human decision",
             explicit_bucket_boundaries_advisory=_WAIT_BUCKETS,
         )
-        self._handlers: dict[type[TelemetryEvent], Callable[[Any], None]] = {
-            ToolExecutionRequested: self._tool_requested,
-            ToolApprovalRequired: self._tool_needs_approval,
-            ToolExecutionCompleted: self._tool_completed,
-            AgentSwitched: self._switched,
-            HITLDecisionMade: self._decided,
-            AgentErrorOccurred: self._error,
-            SessionCreated: self._session_created,
-            SessionDeleted: self._session_deleted,
-        }
 
     def record(self, event: TelemetryEvent) -> None:
-        """Record the metric points ``event`` stands for (most events have none)."""
-        handler = self._handlers.get(type(event))
-        if handler is not None:
-            handler(event)
+        """Count ``event`` and record the points it stands for (most events have none)."""
+        self.counts.record(event)
+        if type(event) is HITLDecisionMade:
+            self._wait.record(
+                event.wait_s, {n.GEN_AI_TOOL_NAME: event.tool, n.HITL_DECISION: event.decision}
+            )
 
-    def _tool_requested(self, event: ToolExecutionRequested) -> None:
-        with _counts.lock:
-            _counts.tool_calls[(event.tool, "requested")] += 1
-
-    def _tool_needs_approval(self, event: ToolApprovalRequired) -> None:
-        with _counts.lock:
-            _counts.tool_calls[(event.tool, "requires_approval")] += 1
-
-    def _tool_completed(self, event: ToolExecutionCompleted) -> None:
-        with _counts.lock:
-            _counts.tool_calls[(event.tool, event.outcome)] += 1
-
-    def _switched(self, event: AgentSwitched) -> None:
-        with _counts.lock:
-            _counts.switches[(event.from_agent, event.to_agent, event.trigger)] += 1
-
-    def _decided(self, event: HITLDecisionMade) -> None:
-        with _counts.lock:
-            _counts.decisions[(event.tool, event.decision)] += 1
-        self._wait.record(
-            event.wait_s, {n.GEN_AI_TOOL_NAME: event.tool, n.HITL_DECISION: event.decision}
-        )
-
-    def _error(self, event: AgentErrorOccurred) -> None:
-        with _counts.lock:
-            _counts.errors[(event.agent, event.error_type)] += 1
-
-    def _session_created(self, event: SessionCreated) -> None:
-        with _counts.lock:
-            _counts.sessions += 1
-
-    def _session_deleted(self, event: SessionDeleted) -> None:
-        with _counts.lock:
-            _counts.sessions -= 1
+    def close(self) -> None:
+        _sources.retire(self.counts)

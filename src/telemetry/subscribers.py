@@ -121,16 +121,28 @@ class SubscriberFanOut:
         self._subscribers.append(subscriber)
         self._routes = {}
 
-    def notify(self, event: TelemetryEvent, context: EventContext) -> None:
-        kind, routes = type(event), self._routes
-        route = routes.get(kind)
+    def publish(self, event: TelemetryEvent, span_context: SpanContext, timestamp: float) -> None:
+        """The emit call's way: the context is built only if a subscriber wants the event."""
+        route = self._routes.get(type(event))
         if route is None:
-            route = routes[kind] = self._route(kind)
+            route = self._routes[type(event)] = self._route(type(event))
+        if route:
+            self._deliver(route, event, EventContext.from_span_context(span_context, timestamp))
+
+    def notify(self, event: TelemetryEvent, context: EventContext) -> None:
+        route = self._routes.get(type(event))
+        if route is None:
+            route = self._routes[type(event)] = self._route(type(event))
+        self._deliver(route, event, context)
+
+    def _deliver(
+        self, route: tuple[Subscriber, ...], event: TelemetryEvent, context: EventContext
+    ) -> None:
         for subscriber in route:
             try:
                 subscriber.on_event(event, context)
             except Exception:
-                _log.exception("subscriber %r failed on %s", subscriber, kind.name)
+                _log.exception("subscriber %r failed on %s", subscriber, event.name)
 
     def _route(self, kind: type[TelemetryEvent]) -> tuple[Subscriber, ...]:
         return tuple(subscriber for subscriber in self._subscribers if _wants(subscriber, kind))

@@ -28,7 +28,8 @@ class TimelineEntry:
 
 
 class TimelineRecorder:
-    """Subscriber that keeps per-trace event lists for the timeline view.
+    """Keeps per-trace event lists for the timeline view; the emit call feeds it directly
+    (:meth:`record`), and it still works as a subscriber (:meth:`on_event`).
 
     Recording is on the request path, reading is not, so recording does the least it can.
     Traces are keyed by the trace id as the span context holds it (an int: no hex to
@@ -45,15 +46,19 @@ class TimelineRecorder:
         self._lock = threading.Lock()
 
     def on_event(self, event: TelemetryEvent, context: EventContext) -> None:
-        key = context.span_context.trace_id
+        """As a subscriber (the emit call feeds :meth:`record` directly)."""
+        self.record(context.span_context.trace_id, context.timestamp, event.name, event.summary())
+
+    def record(self, trace_id: int, timestamp: float, name: str, summary: str) -> None:
+        """Add one line to the trace's timeline (the trace id as the span context holds it)."""
         with self._lock:
-            entries = self._traces.get(key)
+            entries = self._traces.get(trace_id)
             if entries is None:
-                entries = self._traces[key] = []
+                entries = self._traces[trace_id] = []
                 if len(self._traces) > self._max_traces:
                     self._traces.popitem(last=False)
             if len(entries) < self._max_entries:
-                entries.append((context.timestamp, event.name, event.summary()))
+                entries.append((timestamp, name, summary))
 
     def timeline(self, trace_id: str) -> list[TimelineEntry] | None:
         """The trace's entries in time order, or None when the trace is unknown (or its id

@@ -226,4 +226,3 @@ def test_content_attributes_appear_only_with_capture_on() -> None:
     assert message.attributes(on)[n.MESSAGE_CONTENT] == "hello"
     assert tool.attributes(on)[n.GEN_AI_TOOL_CALL_ARGUMENTS] == ARGS_JSON
     assert decision.attributes(on)[n.HITL_FEEDBACK] == "use a list"
-

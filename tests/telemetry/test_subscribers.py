@@ -40,6 +40,29 @@ def test_fan_out_calls_everyone_in_order_despite_failures(
     assert "failed" in caplog.text
 
 
+class Contexts:
+    event_types = frozenset({telemetry.HITLDecisionMade})
+
+    def __init__(self) -> None:
+        self.contexts: list[telemetry.EventContext] = []
+
+    def on_event(self, event: telemetry.TelemetryEvent, context: telemetry.EventContext) -> None:
+        self.contexts.append(context)
+
+
+def test_publish_hands_the_span_context_and_time_to_the_subscribers_that_want_it() -> None:
+    wanting = Contexts()
+    span_context = SpanContext(0xA1, 0xB2, is_remote=False)
+    fan_out = SubscriberFanOut([wanting])
+    fan_out.publish(telemetry.SessionCreated(session_id="s"), span_context, 1.0)  # not wanted
+    decision = telemetry.HITLDecisionMade(tool="t", call_id="c", decision="APPROVE")
+    fan_out.publish(decision, span_context, 2.0)
+    (context,) = wanting.contexts
+    assert context.span_context is span_context
+    assert (context.trace_id, context.span_id) == (f"{0xA1:032x}", f"{0xB2:016x}")
+    assert context.timestamp == 2.0
+
+
 class OnlyDecisions:
     event_types = frozenset({telemetry.HITLDecisionMade})
 
