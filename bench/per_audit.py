@@ -30,7 +30,7 @@ import telemetry
 from bench.proc import Worker, serve_commands
 from bench.providers import recording_providers
 from bench.stats import Summary, row, summarize
-from telemetry.audit import LINGER_S
+from telemetry.audit import COMMIT_INTERVAL_S
 
 BATCH = 50
 CONTEXT = SpanContext(0x1234, 0x5678, is_remote=False, trace_flags=TraceFlags(1))
@@ -135,9 +135,9 @@ def measure(*, quick: bool) -> dict[str, Summary]:
             f"   durable {rates[f'durable@{threads}']:9.0f} events/s"
         )
     print(
-        f"  batching: a writer thread commits what is queued {LINGER_S * 1e3:g} ms after the"
-        " first record (here each batch's flush commits it); a durable write commits inline"
-        " with everything queued before it; log records follow the commit."
+        "  batching: queued records are committed together at the end of their request"
+        " (here each batch's flush), by a durable write with everything queued before it, or"
+        f" by the writer thread within {COMMIT_INTERVAL_S:g} s; log records follow the commit."
     )
     return result
 

@@ -5,31 +5,34 @@ that the log record repeats, so re-sending after an outage is idempotent downstr
 exporter reports which ids reached the Collector (:func:`acknowledge`); what stays
 unacknowledged is sent again by :meth:`AuditLog.resend_unexported`.
 
-Group commit. A commit costs ~40 µs of CPU whatever it holds (``bench/per_audit.py``: ~75 µs
-per record committed alone, ~40 µs in batches of 50, the OTel log record included), so
-records are committed in batches: :meth:`AuditLog.write` queues the record in memory and a
-background thread ("audit-writer") waits :data:`LINGER_S` after the first queued record, so
-the records of one request share a transaction, then commits everything queued in one
-transaction. Outbox invariant: a record's log record is emitted only after its row is
-committed, so nothing is shipped (or acknowledged) that a crash could still take back.
+Group commit. A commit costs ~40 µs of CPU whatever it holds (``bench/per_audit.py``), so
+:meth:`AuditLog.write` queues the record in memory and the queue is committed, in one
+transaction, at the moments that need it: a durable write (below), the end of each request
+(the emit layer calls :meth:`AuditLog.flush` when a request's trace finishes), a query,
+:meth:`AuditLog.close`, and at the latest every :data:`COMMIT_INTERVAL_S` by a background
+thread ("audit-writer") for records emitted outside any request. Committing on the
+caller's thread at those points costs less CPU than waking a writer thread for every
+request: in an agent run with four audit records (benchmark 1's), 2 inline commits
+measured ~0.34 ms of CPU against ~0.45 ms for a writer thread woken per request (and
+~0.4 ms for one commit per record), the thread's wake-ups and GIL hand-overs costing more
+than the batching saved. Outbox invariant: a record's log record is emitted only after its
+row is committed, so nothing is shipped (or acknowledged) that a crash could still take back.
 
 What a crash can lose. ``write(..., durable=True)`` returns once that record and every
 record queued before it are committed, on the caller's thread: the emitter uses it for the
-events that acknowledge a human action (a HITL decision, a session delete), so an answer
-sent to a human implies its record is on disk. A ``durable=False`` record is committed
-within :data:`LINGER_S` plus one commit (~0.1 ms) after ``write`` returns, plus up to the
-interpreter's thread switch interval (``sys.getswitchinterval()``, 5 ms) when other threads
-keep the GIL busy, and longer only while commits fail (they are retried, see below). A
-``kill -9`` inside that window loses such a record and nothing else: it has not been shipped
-either, so no downstream store holds a record the local one lacks. A durable write, a
-query, :meth:`AuditLog.flush` and :meth:`AuditLog.close` commit what is queued; exiting
-without ``close`` is a crash. (As before, ``synchronous=NORMAL``: a commit survives the
-process dying, while an OS crash or power loss can roll back the last commits.)
+events that tell a human something (an approval is awaited, a decision was recorded, a
+session is deleted), so whatever a human was told is on disk. A ``durable=False`` record is
+committed when its request ends, or within :data:`COMMIT_INTERVAL_S`, and later only while
+commits fail (they are retried, see below). A ``kill -9`` before that loses such a record
+and nothing else: it has not been shipped either, so no downstream store holds a record the
+local one lacks. Exiting without ``close`` is a crash. (As before, ``synchronous=NORMAL``: a
+commit survives the process dying, while an OS crash or power loss can roll back the last
+commits.)
 
 Failures. Records are never dropped to bound memory: past ``max_queued`` queued records
 (:data:`MAX_QUEUED`) ``write`` commits inline instead (back-pressure). A failed batch commit
 is rolled back and its records go back to the head of the queue; the writer thread logs
-the error and retries every :data:`RETRY_S`. ``write(durable=False)`` never raises for a
+the error and retries after :data:`RETRY_S`. ``write(durable=False)`` never raises for a
 commit failure; ``durable=True``, :meth:`AuditLog.flush` and the queries raise it (the
 records stay queued). Only ``write`` after :meth:`AuditLog.close` drops, with an error log.
 """
@@ -94,12 +97,9 @@ class DeliveryState:
 delivery = DeliveryState()
 RESEND_BATCH = 500
 RESEND_PROBE = 20
-LINGER_S = 0.002
-"""How long the writer thread waits after the first queued record before committing, so
-that the records emitted close together (one request's) share a transaction. It widens the
-crash window of non-durable records, so it is the shortest that batches a request: in the
-agent run of benchmark 1 (4 audit records over ~4 ms, the last one durable) a linger of
-0 / 0.5 / 1 / 2 / 5 / 10 ms gave 3.1 / 2.0 / 1.7 / 1.0 / 1.0 / 1.9 commits per run."""
+COMMIT_INTERVAL_S = 0.5
+"""The writer thread's period: the longest a non-durable record waits for its commit when
+nothing else commits it first (a request's end usually does)."""
 MAX_QUEUED = 10_000
 """Queued records beyond which ``write`` commits inline (back-pressure) instead of growing
 the queue: ~12 MB (measured for 10,000 HITL decisions), reached only if commits fall
@@ -201,7 +201,7 @@ class AuditLog:
         path: Path,
         *,
         logger: Logger | None = None,
-        linger_s: float = LINGER_S,
+        commit_interval_s: float = COMMIT_INTERVAL_S,
         max_queued: int = MAX_QUEUED,
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -213,11 +213,11 @@ class AuditLog:
         self._db_open = True
         self._lock = threading.Lock()
         self._commit_lock = threading.Lock()
-        self._queued = threading.Condition(threading.Lock())
+        self._queued = threading.Lock()
         self._queue: list[_Pending] = []
         self._closed = False
         self._stopping = threading.Event()
-        self._linger_s = linger_s
+        self._commit_interval_s = commit_interval_s
         self._max_queued = max_queued
         self._logger = logger or get_logger("agent_runtime.audit")
         _ack_listeners.append(self._mark_exported)
@@ -248,8 +248,6 @@ class AuditLog:
             if not closed and not durable:
                 self._queue.append(pending)
                 queued = len(self._queue)
-                if queued == 1:  # the writer sleeps only on an empty queue
-                    self._queued.notify()
         if closed:
             _log.error("audit log closed: record %s (%s) dropped", record.record_id, event.name)
         elif durable:
@@ -279,7 +277,6 @@ class AuditLog:
             if self._closed:
                 return
             self._closed = True
-            self._queued.notify_all()
         self._stopping.set()
         self._writer.join(_JOIN_TIMEOUT_S)
         try:
@@ -339,21 +336,14 @@ class AuditLog:
         return len(records)
 
     def _run_writer(self) -> None:
-        """The writer thread: wait for a record, linger, commit the queue; until closed.
-        A failure is logged and retried after :data:`RETRY_S`, never ends the thread."""
-        while self._wait_for_records():
-            self._stopping.wait(self._linger_s)
+        """The writer thread: every :data:`COMMIT_INTERVAL_S`, commit what is queued; until
+        closed. A failure is logged and retried after :data:`RETRY_S`, never ends the thread."""
+        while not self._stopping.wait(self._commit_interval_s):
             try:
                 self._commit_queued(None)
             except Exception:
                 _log.exception("audit batch commit failed; retrying in %.1f s", RETRY_S)
                 self._stopping.wait(RETRY_S)
-
-    def _wait_for_records(self) -> bool:
-        with self._queued:
-            while not self._queue and not self._closed:
-                self._queued.wait()
-            return not self._closed
 
     def _commit_queued(self, extra: _Pending | None) -> None:
         """Commit the queue (and ``extra`` after it) in one transaction, then emit each
@@ -376,7 +366,6 @@ class AuditLog:
                 except BaseException:
                     with self._queued:
                         self._queue[:0] = batch
-                        self._queued.notify()
                     if self._db.in_transaction:
                         with contextlib.suppress(sqlite3.Error):
                             self._db.execute("ROLLBACK")

@@ -49,6 +49,16 @@ class EventEmitter:
         self._timeline = timeline
         self._kinds: dict[type[TelemetryEvent], _Kind] = {}
 
+    def commit_audit(self) -> None:
+        """Commit the audit records still queued (a request has ended); never raises: a
+        failed commit leaves them queued for the audit store's writer thread."""
+        if self._audit is None:
+            return
+        try:
+            self._audit.flush()
+        except Exception:
+            _log.exception("audit records could not be committed; the writer thread retries")
+
     def _kind_of(self, event: TelemetryEvent) -> _Kind:
         kind = (event.name, event.on_span, event.audited, event.durable_before_ack)
         self._kinds[type(event)] = kind

@@ -3,7 +3,8 @@
 Every span a request opens is registered here, and :meth:`RequestTrace.finish` ends
 whatever is still open, innermost first, then the request span: on a normal end, an
 exception, a client disconnect or a shutdown alike. Each span ends exactly once because
-``stop`` and ``fail`` are idempotent and ``finish`` runs its work only once.
+``stop`` and ``fail`` are idempotent and ``finish`` runs its work only once. Finishing also
+commits the request's queued audit records (one transaction for the request).
 """
 
 from __future__ import annotations
@@ -69,3 +70,5 @@ class RequestTrace:
             self.request.fail(error)
         else:
             self.request.stop(outcome)
+        # The request's audit records are committed together, now, on this thread.
+        self._factory.emitter.commit_audit()

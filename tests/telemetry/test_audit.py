@@ -32,7 +32,7 @@ from tests.support.otel import Telemetered
 OFF = telemetry.TelemetrySettings()
 CONTEXT = SpanContext(0xA1, 0xB2, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
 OTHER = SpanContext(0xC3, 0xD4, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
-HOLD_S = 3600.0  # a writer thread lingering this long commits nothing during a test
+HOLD_S = 3600.0  # a writer thread with this period commits nothing during a test
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def audit(telemetered: Telemetered, tmp_path: Path) -> Iterator[AuditLog]:
 def held(telemetered: Telemetered, tmp_path: Path) -> Iterator[AuditLog]:
     """A log whose writer thread never commits during the test, so whatever reaches the file
     got there through a durable write, flush, query, back-pressure or close."""
-    log = AuditLog(tmp_path / "audit.db", linger_s=HOLD_S)
+    log = AuditLog(tmp_path / "audit.db", commit_interval_s=HOLD_S)
     yield log
     log.close()
 
@@ -322,7 +322,7 @@ def test_the_writer_thread_commits_before_it_ships(tmp_path: Path) -> None:
 
 def test_close_commits_what_is_queued(telemetered: Telemetered, tmp_path: Path) -> None:
     path = tmp_path / "audit.db"
-    log = AuditLog(path, linger_s=HOLD_S)
+    log = AuditLog(path, commit_interval_s=HOLD_S)
     written = [_write(log, _decision("s1", f"c{i}")) for i in range(3)]
     log.close()
     assert _on_disk(path) == [r.record_id for r in written]
@@ -372,7 +372,7 @@ def test_concurrent_writers_lose_and_duplicate_nothing(
 
 def test_a_full_queue_commits_inline(telemetered: Telemetered, tmp_path: Path) -> None:
     path = tmp_path / "audit.db"
-    log = AuditLog(path, linger_s=HOLD_S, max_queued=3)
+    log = AuditLog(path, commit_interval_s=HOLD_S, max_queued=3)
     try:
         written = [_write(log, _deleted(f"s{i}")) for i in range(3)]
         assert _on_disk(path) == []

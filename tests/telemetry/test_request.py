@@ -6,13 +6,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.trace import StatusCode
 
 import telemetry
 from telemetry import names as n
+from telemetry.audit import AuditLog
+from telemetry.emit import EventEmitter
+from telemetry.metrics import MetricsRecorder
+from telemetry.operation_metrics import OperationMetrics
+from telemetry.spans import SpanFactory
+from telemetry.subscribers import SubscriberFanOut
 from tests.support.otel import Telemetered
 
 
@@ -147,3 +154,33 @@ def test_unsampled_request_still_finishes_and_counts(
     assert unsampled.spans() == []
     assert unsampled.metric(n.METRIC_ERRORS) == 1
     assert unsampled.metric(n.METRIC_INVOKE_AGENT_DURATION) == 2
+
+
+class CountingFlushes:
+    """An audit store that only counts commits of its queue."""
+
+    def __init__(self) -> None:
+        self.flushes = 0
+
+    def write(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+
+def test_finishing_a_request_commits_its_audit_records_once(telemetered: Telemetered) -> None:
+    store = CountingFlushes()
+    meter = metrics.get_meter("tests")
+    recorder = MetricsRecorder(meter)
+    emitter = EventEmitter(
+        telemetry.TelemetrySettings(), recorder, cast(AuditLog, store), SubscriberFanOut()
+    )
+    factory = SpanFactory(emitter, trace.get_tracer("tests"), OperationMetrics(meter))
+    request = telemetry.RequestTrace(factory, "s1")
+    request.agent("coder")
+    assert store.flushes == 0
+    request.finish(n.OUTCOME_COMPLETED)
+    request.finish(n.OUTCOME_COMPLETED)
+    assert store.flushes == 1
+    recorder.close()
