@@ -60,6 +60,8 @@ class RunBench:
         settings = Settings(data_dir=data_dir, llm_provider="scripted")
         self.runtime: Runtime = self.loop.run_until_complete(Runtime.start(settings))
         self.count = 0
+        gc.collect()
+        gc.freeze()  # as `agent-runtime serve` does after start-up
 
     async def one(self) -> None:
         self.count += 1
