@@ -1,6 +1,7 @@
 """The "no telemetry at all" floor: the layer's span factories and emit call replaced by
-stubs, in the benchmark process only, so ``off - bare`` is what the layer costs when it is
-disabled. Domain code still builds its pydantic events (they also feed the SSE stream)."""
+stubs, in the benchmark process only and for the runs that ask for it, so ``off - bare`` is
+what the layer costs when it is disabled. Domain code still builds its pydantic events
+(they also feed the SSE stream)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, Span, SpanContext
 
-from telemetry import emit, spans
+from telemetry import Telemetry, emit, spans
+
+_FACTORIES = ("request", "agent", "tool", "handoff", "decision")
 
 
 class _NullRun:
@@ -64,9 +67,22 @@ def _null_emit(*args: Any, **kwargs: Any) -> None:
     return None
 
 
-def strip_telemetry() -> None:
-    """Patch the layer's entry points to no-ops (benchmark process only)."""
+@contextmanager
+def stripped(hub: Telemetry) -> Iterator[None]:
+    """The layer's entry points as no-ops while the block runs (benchmark process only):
+    the span factories and the emitter on their classes, and ``hub.emit``, which is the
+    emitter's method bound when the hub was built."""
+    saved = {name: getattr(spans.SpanFactory, name) for name in _FACTORIES}
+    saved_emit, saved_hub_emit = emit.EventEmitter.emit, hub.emit
     emit.EventEmitter.emit = _null_emit  # type: ignore[method-assign]
     for name in ("request", "agent", "tool", "handoff"):
         setattr(spans.SpanFactory, name, _null_factory)
     spans.SpanFactory.decision = _null_decision  # type: ignore[method-assign]
+    hub.emit = _null_emit
+    try:
+        yield
+    finally:
+        for name, factory in saved.items():
+            setattr(spans.SpanFactory, name, factory)
+        emit.EventEmitter.emit = saved_emit  # type: ignore[method-assign]
+        hub.emit = saved_hub_emit

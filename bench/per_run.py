@@ -1,10 +1,12 @@
-"""Benchmark 1: CPU per agent run in process, telemetry recording vs off vs stubbed out.
+"""Benchmark 1: CPU per agent run in process, telemetry recording vs off vs stubbed out vs the
+same trace written by hand on the raw SDK.
 
-One worker process per variant (global OTel providers can be set once per process); rounds
-alternate between them (rotating the order), each round a batch of runs; the CPU of a batch
-(``time.process_time``: every thread, so the batch processors' export threads count) divided
-by its runs is one sample; each run's own CPU is kept too, and the headline differences
-compare, round by round, the variants' median run.
+One worker process runs the four variants (:mod:`bench.run_worker`) run after run, the
+order rotating each round; each run's CPU (``time.process_time``: every thread, so the
+batch processors' export threads count) is one sample. A difference (on - off, off - bare,
+sdk - bare) is taken within each round, between runs made moments apart in the same
+process, and summarised over the rounds: the median, and the mean (which keeps the odd
+run that a garbage collection or a neighbour stretched).
 """
 
 from __future__ import annotations
@@ -13,17 +15,13 @@ import statistics
 from dataclasses import dataclass
 
 from bench.proc import Worker
-from bench.run_worker import SPANS_PER_RUN
+from bench.run_worker import SPANS_PER_RUN, VARIANTS
 from bench.stats import Summary, row, summarize
-
-VARIANTS = ("on", "off", "bare", "sdk")
 
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    on: Summary
-    off: Summary
-    bare: Summary
+    runs: dict[str, Summary]
     overhead_us: float
     off_overhead_us: float
     sdk_floor_us: float
@@ -31,62 +29,41 @@ class RunResult:
 
 
 def measure(*, quick: bool) -> RunResult:
-    rounds, batch, warmup = (2, 2, 2) if quick else (40, 20, 15)
-    workers = {
-        v: Worker("bench.run_worker", v, env={"OTEL_SDK_DISABLED": "true"} if v == "off" else {})
-        for v in VARIANTS
-    }
-    batches: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    runs: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    round_medians: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    rounds, warmup = (3, 2) if quick else (600, 20)
+    worker = Worker("bench.run_worker")
     try:
-        for worker in workers.values():
-            worker.ask(str(warmup))
-        for i in range(rounds):
-            shift = i % len(VARIANTS)
-            order = VARIANTS[shift:] + VARIANTS[:shift]
-            for variant in order:
-                answer = workers[variant].ask(str(batch))
-                batches[variant].append(answer["mean_us"])
-                runs[variant].extend(answer["runs"])
-                round_medians[variant].append(statistics.median(answer["runs"]))
-        counts = workers["on"].ask("spans")
-        by_hand = workers["sdk"].ask("spans")
+        worker.ask(str(warmup))
+        samples: dict[str, list[float]] = worker.ask(str(rounds))["samples"]
+        counts = worker.ask("spans")
     finally:
-        for worker in workers.values():
-            worker.close()
-    per_run = counts["spans"] / counts["runs"]
-    if counts["spans"] != SPANS_PER_RUN * counts["runs"]:
-        raise AssertionError(f"expected {SPANS_PER_RUN} spans per run, exported {counts}")
-    if by_hand["spans"] != SPANS_PER_RUN * by_hand["runs"]:
-        raise AssertionError(f"the handwritten trace has {by_hand} spans")
-    summaries = {v: summarize(batches[v]) for v in VARIANTS}
+        worker.close()
+    total_rounds = counts["rounds"]
+    for name in ("on", "sdk"):
+        if counts[name]["spans"] != SPANS_PER_RUN * total_rounds:
+            raise AssertionError(f"{name}: expected {SPANS_PER_RUN} spans per run, got {counts}")
 
-    # Each round's difference of the two variants' median run: pairing by round cancels
-    # the machine's drift, the median run within a round ignores the odd run that a
-    # neighbour or a full garbage collection stretched (batch means carry those).
     def paired(a: str, b: str) -> Summary:
-        return summarize([x - y for x, y in zip(round_medians[a], round_medians[b], strict=True)])
+        return summarize([x - y for x, y in zip(samples[a], samples[b], strict=True)])
 
-    def paired_means(a: str, b: str) -> Summary:
-        return summarize([x - y for x, y in zip(batches[a], batches[b], strict=True)])
+    def mean_gap(a: str, b: str) -> float:
+        return statistics.fmean(samples[a]) - statistics.fmean(samples[b])
 
     overhead, off_cost, floor = paired("on", "off"), paired("off", "bare"), paired("sdk", "bare")
     print("1. per agent run (orchestrator -> coder, 1 tool call approved), CPU us per run")
     for variant in VARIANTS:
-        print(row(f"telemetry {variant} (batch means)", summaries[variant]))
-        print(row(f"telemetry {variant} (single runs)", summarize(runs[variant])))
-    print(row("overhead on - off (paired rounds)", overhead))
-    print(row("overhead off - bare (paired rounds)", off_cost))
-    print(row("on - off, batch means (GC included)", paired_means("on", "off")))
-    print(row("same trace by hand, sdk - bare", floor))
-    print(f"  exported spans per run: {per_run:g} {counts['names']}; log records {counts['logs']}")
+        print(row(f"telemetry {variant}", summarize(samples[variant])))
+    print(row("on - off (same round)", overhead) + f"  mean {mean_gap('on', 'off'):.0f}")
+    print(row("off - bare (same round)", off_cost) + f"  mean {mean_gap('off', 'bare'):.0f}")
+    print(row("sdk - bare: the trace by hand", floor) + f"  mean {mean_gap('sdk', 'bare'):.0f}")
+    on = counts["on"]
+    print(
+        f"  exported spans per run: {on['spans'] / total_rounds:g} {on['names']};"
+        f" log records per run {on['logs'] / total_rounds:g}"
+    )
     return RunResult(
-        summaries["on"],
-        summaries["off"],
-        summaries["bare"],
+        {variant: summarize(samples[variant]) for variant in VARIANTS},
         overhead.median,
         off_cost.median,
         floor.median,
-        per_run,
+        on["spans"] / total_rounds,
     )

@@ -1,6 +1,6 @@
 """Where one agent run's CPU goes: cProfile over N in-process runs of a variant.
 
-``python -m bench.profile_run on|off|bare [N]`` prints the top functions by own time and the
+``python -m bench.profile_run on|off|bare|sdk [N]`` prints the top functions by own time and the
 cumulative time of the telemetry entry points, per run, in microseconds.
 """
 
@@ -38,7 +38,9 @@ HOT = (
     "spans.py(request)",
     "spans.py(stop)",
     "spans.py(_completed)",
-    "subscribers.py(notify)",
+    "subscribers.py(publish)",
+    "counts.py(record)",
+    "timeline.py(record)",
     "spans.py(chat)",
     "spans.py(_end)",
     "operation_metrics.py(agent_finished)",
@@ -52,11 +54,11 @@ def main() -> None:
     variant = sys.argv[1]
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as data_dir:
-        bench = RunBench(variant, Path(data_dir))
-        bench.loop.run_until_complete(bench.batch(20))  # warm-up
+        bench = RunBench(Path(data_dir))
+        bench.loop.run_until_complete(bench.batch(variant, 20))  # warm-up
         profiler = cProfile.Profile()
         profiler.enable()
-        bench.loop.run_until_complete(bench.batch(runs))
+        bench.loop.run_until_complete(bench.batch(variant, runs))
         profiler.disable()
         bench.close()
     stats = pstats.Stats(profiler)

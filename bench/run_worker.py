@@ -1,124 +1,146 @@
-"""Worker for benchmark 1: one agent run (orchestrator -> coder, write_file approved at
-once) in process, with telemetry ``on`` (SDK, batch processors, counting exporters, content
-off), ``off`` (``OTEL_SDK_DISABLED``: API no-op providers), ``bare`` (layer stubbed out) or
-``sdk`` (layer stubbed out, the same signals written by hand on the raw SDK after each run:
-:mod:`bench.handwritten`).
+"""Worker for benchmark 1: the same agent run (orchestrator -> coder, ``write_file`` approved at
+once) four ways in one process, run after run:
 
-``python -m bench.run_worker VARIANT``; then stdin commands ``N`` (run N times, answer the
-CPU per run) and ``spans`` (flush, answer exported span counts)."""
+- ``on``: a runtime whose telemetry records with SDK providers (batch processors, counting
+  exporters, content off);
+- ``off``: a second runtime whose telemetry has the API's no-op providers (what
+  ``OTEL_SDK_DISABLED=true`` leaves): the layer runs, nothing is recorded;
+- ``bare``: the ``off`` runtime with the layer's span factories and emit stubbed out
+  (:mod:`bench.bare`), patched for that run only;
+- ``sdk``: ``bare``, plus the same signals written by hand on the raw SDK
+  (:mod:`bench.handwritten`): the SDK's own floor for this trace.
+
+One process, variants alternating run by run, so the differences are not buried under
+the drift between processes (heap layout, scheduling) that separate workers measured.
+
+``python -m bench.run_worker``; then stdin commands ``N`` (N rounds, each running every
+variant once, order rotating; answers each variant's CPU per run) and ``spans`` (flush,
+answer exported span counts)."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import sys
 import tempfile
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
+
+from opentelemetry import _logs, metrics, trace
 
 import telemetry
 from agent_runtime.runtime import Runtime
 from agent_runtime.settings import Settings
+from bench.bare import stripped
 from bench.handwritten import HandwrittenTrace
 from bench.proc import serve_commands
 from bench.providers import Recording, recording_providers
 
 MESSAGE = "Create a sorting function"
 SPANS_PER_RUN = 8  # request, 2x invoke_agent, 3x chat, execute_tool, hitl.decision
+VARIANTS = ("on", "off", "bare", "sdk")
+
+
+async def agent_run(runtime: Runtime, session: str) -> None:
+    """One user message through the orchestrator, its approval decided at once."""
+    outcome = None
+    async for event in runtime.orchestrator.handle(session, MESSAGE):
+        if event.event == "approval_required":
+            await runtime.decide(event.data["call_id"], "APPROVE", arguments=None, feedback=None)
+        elif event.event == "done":
+            outcome = event.data["outcome"]
+    if outcome != "completed":
+        raise RuntimeError(f"run ended {outcome!r}")
+
+
+def _providers(recording: Recording) -> telemetry.Providers:
+    return telemetry.Providers(
+        recording.tracer_provider, recording.meter_provider, recording.logger_provider, False
+    )
 
 
 class RunBench:
-    def __init__(self, variant: str, data_dir: Path) -> None:
-        from bench.experiments import apply_from_env
-
-        self.variant = variant
-        self.patches = apply_from_env()
-        self.recording: Recording | None = None
-        self.handwritten: HandwrittenTrace | None = None
-        if variant == "on":
-            self.recording = recording_providers()
-            telemetry.configure(
-                tracer_provider=self.recording.tracer_provider,
-                meter_provider=self.recording.meter_provider,
-                logger_provider=self.recording.logger_provider,
-            )
-        elif variant == "off":
-            telemetry.configure()  # OTEL_SDK_DISABLED=true in the environment
-        else:
-            from bench.bare import strip_telemetry
-
-            strip_telemetry()
-            if variant == "sdk":
-                self.recording = recording_providers()
-                self.handwritten = HandwrittenTrace(
-                    self.recording.tracer_provider,
-                    self.recording.meter_provider,
-                    self.recording.logger_provider,
-                )
+    def __init__(self, data_dir: Path) -> None:
+        self.recording = recording_providers()
+        self.by_hand = recording_providers()
+        self.handwritten = HandwrittenTrace(
+            self.by_hand.tracer_provider, self.by_hand.meter_provider, self.by_hand.logger_provider
+        )
+        noop = telemetry.Providers(
+            trace.NoOpTracerProvider(),
+            metrics.NoOpMeterProvider(),
+            _logs.NoOpLoggerProvider(),
+            False,
+        )
         self.loop = asyncio.new_event_loop()
-        settings = Settings(data_dir=data_dir, llm_provider="scripted")
-        self.runtime: Runtime = self.loop.run_until_complete(Runtime.start(settings))
+        self.runtimes = {
+            "on": self._start(data_dir / "on", _providers(self.recording)),
+            "off": self._start(data_dir / "off", noop),
+        }
         self.count = 0
         gc.collect()
         gc.freeze()  # as `agent-runtime serve` does after start-up
 
-    async def one(self) -> None:
-        self.count += 1
-        session = f"{self.variant}-{self.count}"
-        outcome = None
-        async for event in self.runtime.orchestrator.handle(session, MESSAGE):
-            if event.event == "approval_required":
-                await self.runtime.decide(
-                    event.data["call_id"], "APPROVE", arguments=None, feedback=None
-                )
-            elif event.event == "done":
-                outcome = event.data["outcome"]
-        if outcome != "completed":
-            raise RuntimeError(f"run ended {outcome!r}")
-        if self.handwritten is not None:
-            self.handwritten.record_run(session)
+    def _start(self, data_dir: Path, providers: telemetry.Providers) -> Runtime:
+        settings = Settings(data_dir=data_dir, llm_provider="scripted")
+        return self.loop.run_until_complete(Runtime.start(settings, telemetry_providers=providers))
 
-    async def batch(self, n: int) -> list[float]:
-        samples = []
-        for _ in range(n):
+    async def one(self, variant: str) -> float:
+        """One agent run as ``variant``; its CPU in µs (every thread of the process)."""
+        self.count += 1
+        session = f"{variant}-{self.count}"
+        runtime = self.runtimes["on" if variant == "on" else "off"]
+        patch: AbstractContextManager[None] = (
+            stripped(runtime.telemetry) if variant in ("bare", "sdk") else nullcontext()
+        )
+        with patch:
             start = time.process_time_ns()
-            await self.one()
-            samples.append((time.process_time_ns() - start) / 1e3)
+            await agent_run(runtime, session)
+            if variant == "sdk":
+                self.handwritten.record_run(session)
+            return (time.process_time_ns() - start) / 1e3
+
+    async def rounds(self, n: int) -> dict[str, list[float]]:
+        samples: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        for i in range(n):
+            shift = i % len(VARIANTS)
+            for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+                samples[variant].append(await self.one(variant))
         return samples
+
+    async def batch(self, variant: str, n: int) -> None:
+        """``n`` runs of one variant (what ``bench.profile_run`` profiles)."""
+        for _ in range(n):
+            await self.one(variant)
 
     def handle(self, command: str) -> dict[str, Any]:
         if command == "spans":
             return self.spans()
-        n = int(command)
-        gc.collect()
-        start = time.process_time_ns()
-        samples = self.loop.run_until_complete(self.batch(n))
-        total_us = (time.process_time_ns() - start) / 1e3
-        return {"runs": samples, "mean_us": total_us / n}
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.runtime.close())
-        self.loop.close()
+        return {"samples": self.loop.run_until_complete(self.rounds(int(command)))}
 
     def spans(self) -> dict[str, Any]:
-        if self.recording is None:
-            return {"spans": 0, "runs": self.count, "logs": 0, "names": {}}
-        self.recording.flush()
-        return {
-            "spans": self.recording.spans.count,
-            "names": self.recording.spans.names,
-            "logs": self.recording.logs.count,
-            "runs": self.count,
-        }
+        counts: dict[str, Any] = {"rounds": self.count // len(VARIANTS)}
+        for name, recording in (("on", self.recording), ("sdk", self.by_hand)):
+            recording.flush()
+            counts[name] = {
+                "spans": recording.spans.count,
+                "names": recording.spans.names,
+                "logs": recording.logs.count,
+            }
+        return counts
+
+    def close(self) -> None:
+        for runtime in self.runtimes.values():
+            self.loop.run_until_complete(runtime.close())
+        self.loop.close()
 
 
 def main() -> None:
-    variant = sys.argv[1]
-    with tempfile.TemporaryDirectory(prefix=f"bench-run-{variant}-") as data_dir:
-        bench = RunBench(variant, Path(data_dir))
+    with tempfile.TemporaryDirectory(prefix="bench-run-") as data_dir:
+        bench = RunBench(Path(data_dir))
         try:
-            serve_commands(bench.handle, {"variant": variant})
+            serve_commands(bench.handle, {"variants": list(VARIANTS)})
         finally:
             bench.close()
 

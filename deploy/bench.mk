@@ -11,6 +11,6 @@ bench-quick: sync
 
 bench-profile: sync
 	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.profile_run on 200
-	@PYTHONPATH=src:. OTEL_SDK_DISABLED=true $(UV) run --frozen python -m bench.profile_run off 200
+	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.profile_run off 200
 
 .PHONY: bench bench-quick bench-profile

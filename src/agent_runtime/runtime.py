@@ -16,7 +16,7 @@ from agent_runtime.settings import Settings
 from agent_runtime.store import Store, open_store
 from agent_runtime.toolrunner import ToolRunner
 from agent_runtime.tools import CommandPolicy, default_registry
-from telemetry import Telemetry, TelemetrySettings
+from telemetry import Providers, Telemetry, TelemetrySettings
 
 
 @dataclass(slots=True)
@@ -38,12 +38,18 @@ class Runtime:
         *,
         model: ChatModel | None = None,
         telemetry_settings: TelemetrySettings | None = None,
+        telemetry_providers: Providers | None = None,
     ) -> Runtime:
+        """Open the store and wire the services; telemetry records with the global providers
+        unless ``telemetry_providers`` are given (benchmark 1 runs two runtimes side by side,
+        one recording and one not)."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(settings.database_url, settings.data_dir)
         await store.open()
         telemetry = Telemetry(
-            settings=telemetry_settings, audit_path=settings.data_dir / "audit.db"
+            settings=telemetry_settings,
+            audit_path=settings.data_dir / "audit.db",
+            providers=telemetry_providers,
         )
         sessions = SessionManager(store, telemetry)
         registry = default_registry(CommandPolicy(timeout_s=settings.command_timeout_s))

@@ -12,22 +12,22 @@ transaction, at the moments that need it: a durable write (below), the end of ea
 :meth:`AuditLog.close`, and at the latest every :data:`COMMIT_INTERVAL_S` by a background
 thread ("audit-writer") for records emitted outside any request. Committing on the
 caller's thread at those points costs less CPU than waking a writer thread for every
-request: in an agent run with four audit records (benchmark 1's), 2 inline commits
-measured ~0.34 ms of CPU against ~0.45 ms for a writer thread woken per request (and
-~0.4 ms for one commit per record), the thread's wake-ups and GIL hand-overs costing more
-than the batching saved. Outbox invariant: a record's log record is emitted only after its
-row is committed, so nothing is shipped (or acknowledged) that a crash could still take back.
+request (its wake-ups and GIL hand-overs cost more than the batching saved), and in a
+running service a commit costs ~0.1 ms of CPU (its code is cold by then), so an agent run
+with one approval and four audit records makes one commit, at the decision. Outbox
+invariant: a record's log record is emitted only after its row is committed, so nothing is
+shipped (or acknowledged) that a crash could still take back.
 
 What a crash can lose. ``write(..., durable=True)`` returns once that record and every
 record queued before it are committed, on the caller's thread: the emitter uses it for the
-events that tell a human something (an approval is awaited, a decision was recorded, a
-session is deleted), so whatever a human was told is on disk. A ``durable=False`` record is
-committed when its request ends, or within :data:`COMMIT_INTERVAL_S`, and later only while
-commits fail (they are retried, see below). A ``kill -9`` before that loses such a record
-and nothing else: it has not been shipped either, so no downstream store holds a record the
-local one lacks. Exiting without ``close`` is a crash. (As before, ``synchronous=NORMAL``: a
-commit survives the process dying, while an OS crash or power loss can roll back the last
-commits.)
+events that acknowledge a human action (a HITL decision, a session delete), so an answer
+sent to a human implies its record is on disk. A ``durable=False`` record is committed when
+its request ends (or by the next durable write), within :data:`COMMIT_INTERVAL_S` while its
+request waits for a human, and later only while commits fail (they are retried, see
+below). A ``kill -9`` before that loses such a record and nothing else: it has not been
+shipped either, so no downstream store holds a record the local one lacks. Exiting without
+``close`` is a crash. (``synchronous=NORMAL``: a commit survives the process dying, while an
+OS crash or power loss can roll back the last commits.)
 
 Failures. Records are never dropped to bound memory: past ``max_queued`` queued records
 (:data:`MAX_QUEUED`) ``write`` commits inline instead (back-pressure). A failed batch commit
@@ -95,6 +95,8 @@ class DeliveryState:
 
 
 delivery = DeliveryState()
+AUDIT_LOGGER = "agent_runtime.audit"
+"""The instrumentation scope name of the audit log records."""
 RESEND_BATCH = 500
 RESEND_PROBE = 20
 COMMIT_INTERVAL_S = 0.5
@@ -219,7 +221,7 @@ class AuditLog:
         self._stopping = threading.Event()
         self._commit_interval_s = commit_interval_s
         self._max_queued = max_queued
-        self._logger = logger or get_logger("agent_runtime.audit")
+        self._logger = logger or get_logger(AUDIT_LOGGER)
         _ack_listeners.append(self._mark_exported)
         self._writer = threading.Thread(target=self._run_writer, name="audit-writer", daemon=True)
         self._writer.start()

@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
 
 from telemetry import audit
-from telemetry.audit import AuditLog
+from telemetry.audit import AUDIT_LOGGER, AuditLog
 from telemetry.emit import EventEmitter
 from telemetry.metrics import MetricsRecorder
 from telemetry.operation_metrics import OperationMetrics
 from telemetry.query import AuditLogger, MetricsCollector
 from telemetry.settings import TelemetrySettings
+from telemetry.setup import Providers
 from telemetry.spans import SpanFactory
 from telemetry.subscribers import NotificationService, Subscriber, SubscriberFanOut
 from telemetry.timeline import TimelineEntry, TimelineRecorder
@@ -43,10 +44,21 @@ class Telemetry:
         settings: TelemetrySettings | None = None,
         audit_path: Path | None = None,
         subscribers: Iterable[Subscriber] = (),
+        providers: Providers | None = None,
     ) -> None:
+        """``providers``: record with these instead of the global ones :func:`configure`
+        set (two applications in one process with different telemetry, as benchmark 1
+        runs them side by side)."""
         self.settings = settings or TelemetrySettings.from_env()
-        self._audit_store = AuditLog(audit_path) if audit_path is not None else None
-        meter = metrics.get_meter(_SCOPE)
+        tracer_provider = providers.tracer_provider if providers else trace.get_tracer_provider()
+        meter_provider = providers.meter_provider if providers else metrics.get_meter_provider()
+        logger_provider = providers.logger_provider if providers else _logs.get_logger_provider()
+        self._audit_store = (
+            AuditLog(audit_path, logger=logger_provider.get_logger(AUDIT_LOGGER))
+            if audit_path is not None
+            else None
+        )
+        meter = meter_provider.get_meter(_SCOPE)
         self._recorder = MetricsRecorder(meter)
         # The recorder's counts are the ones get_metrics() reads: counted once, per event.
         self.metrics = MetricsCollector(self._recorder.counts)
@@ -63,7 +75,9 @@ class Telemetry:
         # it runs a dozen times a request, and the extra call cost ~0.4 µs an event.
         self.emit = self._emitter.emit
         """Record an event in all four sinks; see :meth:`EventEmitter.emit`."""
-        self.spans = SpanFactory(self._emitter, trace.get_tracer(_SCOPE), OperationMetrics(meter))
+        self.spans = SpanFactory(
+            self._emitter, tracer_provider.get_tracer(_SCOPE), OperationMetrics(meter)
+        )
         self.audit: AuditLogger | None = (
             AuditLogger(self._audit_store) if self._audit_store is not None else None
         )

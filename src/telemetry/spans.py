@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -121,6 +121,7 @@ class _Operation:
     def __init__(self, span: Span) -> None:
         self.span = span
         self.context: Context = trace.set_span_in_context(span)
+        self._valid = span.get_span_context().is_valid
         self._started = time.monotonic()
         self._ended = False
 
@@ -133,7 +134,10 @@ class _Operation:
         return self.span.get_span_context()
 
     def activate(self) -> AbstractContextManager[None]:
-        """Make this span current for one step (a model call, a tool's work)."""
+        """Make this span current for one step (a model call, a tool's work); a no-op when
+        there is no span (telemetry off: the API's no-op tracer), as nothing could read it."""
+        if not self._valid:
+            return nullcontext()
         return _activated(self.context)
 
     def _finish(self) -> float | None:

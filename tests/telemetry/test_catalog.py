@@ -153,11 +153,7 @@ AUDITED = {
     telemetry.SessionDeleted,
 }
 # The audited events that acknowledge a human action: committed before emit returns.
-DURABLE_BEFORE_ACK = {
-    telemetry.HITLApprovalRequested,
-    telemetry.HITLDecisionMade,
-    telemetry.SessionDeleted,
-}
+DURABLE_BEFORE_ACK = {telemetry.HITLDecisionMade, telemetry.SessionDeleted}
 
 
 def test_catalog_holds_the_seeds_twelve_events_and_the_tool_end() -> None:

@@ -34,10 +34,11 @@ class TelemetryEvent(BaseModel):
     on_span: ClassVar[bool] = True
     audited: ClassVar[bool] = False
     durable_before_ack: ClassVar[bool] = False
-    """True for the events that tell a human something (an approval is awaited, a HITL
-    decision was recorded, a session is deleted): their audit record is committed before
-    ``emit`` returns, so what a human is told never claims more than a crash would leave on
-    disk. Other audited events are committed together when their request ends.
+    """True for the events that acknowledge a human action (a HITL decision, a session
+    delete): their audit record is committed before ``emit`` returns, so the answer the
+    human gets never claims more than a crash would leave on disk. Other audited events
+    are committed together when their request ends (each commit costs ~0.1 ms of CPU in a
+    running service).
     Only meaningful with ``audited``."""
 
     session_id: str | None = None

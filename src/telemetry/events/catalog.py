@@ -13,7 +13,7 @@ AgentErrorOccurred          no       yes      no
 AgentSwitched               yes      yes      no
 ToolExecutionRequested      yes      no       no
 ToolApprovalRequired        yes      yes      no
-HITLApprovalRequested       yes      yes      yes
+HITLApprovalRequested       yes      yes      no
 HITLDecisionMade            yes      yes      yes
 SessionCreated              yes      no       no
 MessageAdded                yes      no       no
@@ -23,9 +23,10 @@ ToolExecutionCompleted      no       no       no
 ==========================  =======  =======  ==================
 
 ``on_span`` no: the event is a span's start or end, not a span event. ``durable_before_ack``:
-the event tells a human something (an approval is awaited, a decision was recorded, a
-session is deleted), so its audit record is committed before ``emit`` returns; the other
-audited events are committed together when their request ends (see :mod:`telemetry.audit`).
+the event acknowledges a human action (the answer to an approval, a delete), so its audit
+record is committed before ``emit`` returns; the other audited events are committed
+together when their request ends, or within half a second while it waits for a human (see
+:mod:`telemetry.audit`).
 Names come from :mod:`telemetry.names`.
 """
 
@@ -180,8 +181,6 @@ class HITLApprovalRequested(TelemetryEvent):
 
     name: ClassVar[str] = n.EVENT_HITL_APPROVAL_REQUESTED
     audited: ClassVar[bool] = True
-    # The stream now tells a human a decision is awaited, and may wait for minutes.
-    durable_before_ack: ClassVar[bool] = True
     tool: str
     call_id: str
     timeout_s: float
