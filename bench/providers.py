@@ -1,5 +1,6 @@
 """Real SDK providers whose exporters do nothing but count: the cost of recording, not of
-shipping. Batch processors run as in production (background thread, default delays)."""
+shipping. Batch processors run as in production (background thread, default delays), and
+the meter provider takes the service's exemplar setting."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from telemetry.setup import exemplar_filter
 
 
 class CountingSpanExporter(SpanExporter):
@@ -86,7 +89,10 @@ def recording_providers() -> Recording:
     tracer_provider = TracerProvider(shutdown_on_exit=False)
     tracer_provider.add_span_processor(BatchSpanProcessor(spans))
     reader = PeriodicExportingMetricReader(NullMetricExporter(), export_interval_millis=60_000)
-    meter_provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    # The service's own choice (telemetry.setup.exemplar_filter): no exemplars by default.
+    meter_provider = MeterProvider(
+        metric_readers=[reader], shutdown_on_exit=False, exemplar_filter=exemplar_filter()
+    )
     logger_provider = LoggerProvider(shutdown_on_exit=False)
     logger_provider.add_log_record_processor(BatchLogRecordProcessor(logs))
     return Recording(tracer_provider, meter_provider, logger_provider, spans, logs)

@@ -31,7 +31,10 @@ Standard OpenTelemetry variables, read by the SDK as its specification says:
 ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` / ``OTEL_LOGS_EXPORTER`` (``otlp``
 default, ``console``, ``none``; comma-separated), ``OTEL_TRACES_SAMPLER`` and
 ``OTEL_TRACES_SAMPLER_ARG``, ``OTEL_BSP_*`` / ``OTEL_BLRP_*`` (batch sizes and delays),
-``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_SDK_DISABLED`` (``true``: no-op providers).
+``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_SDK_DISABLED`` (``true``: no-op providers),
+``OTEL_METRICS_EXEMPLAR_FILTER`` (default here ``always_off``, not the SDK's
+``trace_based``: the Collector's Prometheus exporter drops exemplars unless
+``enable_open_metrics`` is set; see :func:`telemetry.setup.exemplar_filter`).
 
 This layer's own:
 

@@ -27,7 +27,7 @@ from importlib import metadata
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, LogRecordExporter
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, ExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
     MetricExporter,
@@ -137,10 +137,27 @@ def _log_exporters() -> list[LogRecordExporter]:
     return exporters
 
 
+def exemplar_filter() -> ExemplarFilter | None:
+    """No exemplars unless ``OTEL_METRICS_EXEMPLAR_FILTER`` asks for them (``None``: the SDK
+    reads the variable).
+
+    The SDK's default (``trace_based``) offers every histogram point recorded inside a
+    sampled span to an exemplar reservoir, ~2 µs a point here (13 points an agent run),
+    and the pipeline drops them: the Collector's Prometheus exporter serves them only with
+    ``enable_open_metrics``. Set ``trace_based`` together with that option to have them.
+    """
+    if os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER", "").strip():
+        return None
+    return AlwaysOffExemplarFilter()
+
+
 def _build_providers() -> Providers:
     resource = _resource()
     meter_provider = MeterProvider(
-        resource=resource, metric_readers=_metric_readers(), shutdown_on_exit=False
+        resource=resource,
+        metric_readers=_metric_readers(),
+        shutdown_on_exit=False,
+        exemplar_filter=exemplar_filter(),
     )
     dropped = dropped_counter(meter_provider.get_meter("agent_runtime.telemetry"))
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
@@ -32,6 +32,7 @@ from telemetry._exporters import (
 )
 from telemetry.audit import AuditLog
 from telemetry.metrics import dropped_counter
+from telemetry.setup import exemplar_filter
 from tests.support.otel import Telemetered
 
 SUBPROCESS_BOUND_S = 10.0
@@ -295,3 +296,12 @@ def test_log_export_acknowledges_audit_records_or_counts_the_drop(
         assert dropped.count("logs") == 1
     finally:
         audit.close()
+
+
+def test_exemplars_are_off_unless_the_variable_asks_for_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OTEL_METRICS_EXEMPLAR_FILTER", raising=False)
+    assert isinstance(exemplar_filter(), AlwaysOffExemplarFilter)
+    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based")
+    assert exemplar_filter() is None  # the SDK reads the variable itself
