@@ -13,6 +13,8 @@ Usage
 
     request = hub.spans.request(session_id)    # agent.request; correlation id = trace id
     run = hub.spans.agent("coder", conversation_id=session_id, parent=request.context)
+    call = run.chat("gpt-4o-mini", provider="openai")   # chat <model>, a child of the agent
+    call.usage(input_tokens=120, output_tokens=30); call.stop()
     hub.emit(telemetry.AgentSwitched(from_agent="orchestrator", to_agent="coder",
                                      trigger="orchestrator", reason="code", confidence=0.9,
                                      session_id=session_id), span=run.span)

@@ -343,14 +343,18 @@ class FakeAuditStore:
         self.writes.append((event.name, dict(attributes), durable))
 
 
-def test_events_that_acknowledge_a_human_are_written_durably(telemetered: Telemetered) -> None:
-    store = FakeAuditStore()
-    emitter = EventEmitter(
+def _emitter_over(store: FakeAuditStore) -> EventEmitter:
+    return EventEmitter(
         telemetry.TelemetrySettings(),
         MetricsRecorder(metrics.get_meter(TRACER)),
         cast(AuditLog, store),
         SubscriberFanOut(),
     )
+
+
+def test_events_that_acknowledge_a_human_are_written_durably(telemetered: Telemetered) -> None:
+    store = FakeAuditStore()
+    emitter = _emitter_over(store)
     with trace.get_tracer(TRACER).start_as_current_span("s"):
         emitter.emit(_switch())
         emitter.emit(telemetry.HITLDecisionMade(tool="t", call_id="c", decision="APPROVE"))
@@ -369,12 +373,7 @@ def test_span_event_and_audit_record_carry_the_same_attributes(
     telemetered: Telemetered,
 ) -> None:
     store = FakeAuditStore()
-    emitter = EventEmitter(
-        telemetry.TelemetrySettings(),
-        MetricsRecorder(metrics.get_meter(TRACER)),
-        cast(AuditLog, store),
-        SubscriberFanOut(),
-    )
+    emitter = _emitter_over(store)
     with trace.get_tracer(TRACER).start_as_current_span("s"):
         emitter.emit(_switch())
     ((_, audited, _),) = store.writes

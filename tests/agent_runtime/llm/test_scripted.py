@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -31,13 +30,6 @@ TOOLS = [
     for name in ("read_file", "write_file", "execute_command", "transfer_to_coder")
 ]
 URL = "http://scripted.invalid/v1/chat/completions"
-
-
-@pytest.fixture
-async def model() -> AsyncIterator[OpenAIChatModel]:
-    chat_model = scripted_model()
-    yield chat_model
-    await chat_model.aclose()
 
 
 async def run(

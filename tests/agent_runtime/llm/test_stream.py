@@ -3,7 +3,7 @@ response's details, and one duration and two token points, recorded once per cal
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,6 @@ from tests.support.otel import Telemetered
 import telemetry
 from agent_runtime.agents import AGENTS
 from agent_runtime.llm import SCRIPTED_MODEL, ChatMessage, ModelError, OpenAIChatModel
-from agent_runtime.llm import scripted_model as make_scripted_model
 from agent_runtime.llm.stream import LLMStreamService, ModelTurn
 from telemetry import names as n
 
@@ -26,13 +25,6 @@ def hub(telemetered: Telemetered, tmp_path: Path) -> Iterator[telemetry.Telemetr
     hub = telemetry.Telemetry(settings=telemetry.TelemetrySettings(), audit_path=tmp_path / "a.db")
     yield hub
     hub.close()
-
-
-@pytest.fixture
-async def model() -> AsyncIterator[OpenAIChatModel]:
-    chat_model = make_scripted_model()
-    yield chat_model
-    await chat_model.aclose()
 
 
 async def _call(
