@@ -1,0 +1,328 @@
+"""The objects the span factories return: a request, an agent run, a model call, a tool call.
+
+Each has ``stop()`` and ``fail()``, both idempotent, because these spans outlive any
+``with`` block (an SSE stream, a HITL wait across requests): the request's finaliser can
+end whatever is still open, exactly once, on any path. None attaches itself to the
+context; ``activate()`` makes one current for a step. Created by
+:class:`telemetry.spans.SpanFactory`, which re-exports them.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import TYPE_CHECKING
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanContext, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from telemetry import names as n
+from telemetry.events import (
+    AgentErrorOccurred,
+    AgentProcessingCompleted,
+    AgentProcessingStarted,
+    ToolExecutionCompleted,
+    ToolOutcome,
+)
+from telemetry.operation_metrics import OperationMetrics
+from telemetry.redaction import scrub
+
+if TYPE_CHECKING:
+    from telemetry.spans import SpanFactory
+
+
+def error_type(exc: BaseException) -> str:
+    """``error.type`` for an exception: its qualified class name (semconv's advice)."""
+    cls = type(exc)
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+
+
+def _fail_span(span: Span, exc: BaseException) -> None:
+    """Status ERROR, ``error.type`` and the exception event. Provider errors echo keys: the
+    message and stack trace are scrubbed and truncated."""
+    span.record_exception(
+        exc,
+        attributes={
+            "exception.message": scrub(str(exc))[:512],
+            "exception.stacktrace": scrub("".join(traceback.format_exception(exc)))[-4096:],
+        },
+    )
+    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+    span.set_attribute(n.ERROR_TYPE, error_type(exc))
+
+
+@contextmanager
+def _activated(ctx: Context) -> Iterator[None]:
+    token = otel_context.attach(ctx)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+class RequestSpan:
+    """``agent.request``: one user message, from arrival to the last SSE event."""
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.context: Context = trace.set_span_in_context(span)
+        self._ended = False
+
+    @property
+    def correlation_id(self) -> str:
+        """The trace id, 32 hex: what every response, log line and audit record carries."""
+        return trace.format_trace_id(self.span.get_span_context().trace_id)
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def activate(self) -> AbstractContextManager[None]:
+        return _activated(self.context)
+
+    def stop(self, outcome: str) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self.span.set_attribute(n.REQUEST_OUTCOME, outcome)
+        self.span.end()
+
+    def fail(self, exc: BaseException) -> None:
+        if self._ended:
+            return
+        _fail_span(self.span, exc)
+        self.stop(n.OUTCOME_ERROR)
+
+
+class _Operation:
+    """A span that outlives a ``with`` block, its start time, and whether it ended."""
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.context: Context = trace.set_span_in_context(span)
+        self._valid = span.get_span_context().is_valid
+        self._started = time.monotonic()
+        self._ended = False
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    @property
+    def span_context(self) -> SpanContext:
+        return self.span.get_span_context()
+
+    def activate(self) -> AbstractContextManager[None]:
+        """Make this span current for one step (a model call, a tool's work); a no-op when
+        there is no span (telemetry off: the API's no-op tracer), as nothing could read it."""
+        if not self._valid:
+            return nullcontext()
+        return _activated(self.context)
+
+    def _finish(self) -> float | None:
+        """Mark ended; the duration so far, or None when it had already ended."""
+        if self._ended:
+            return None
+        self._ended = True
+        return time.monotonic() - self._started
+
+
+class AgentRun(_Operation):
+    """``invoke_agent {agent}``: its start and end are AgentProcessingStarted/Completed."""
+
+    def __init__(
+        self,
+        span: Span,
+        agent: str,
+        session_id: str | None,
+        factory: SpanFactory,
+    ) -> None:
+        super().__init__(span)
+        self.agent = agent
+        self.session_id = session_id
+        self._factory = factory
+        factory.emitter.emit(AgentProcessingStarted(agent=agent, session_id=session_id), span=span)
+
+    def chat(self, model: str, *, provider: str, server_address: str | None = None) -> ChatCall:
+        """``chat {model}``: one model call of this agent (see :meth:`SpanFactory.chat`)."""
+        return self._factory.chat(
+            model,
+            provider=provider,
+            server_address=server_address,
+            conversation_id=self.session_id,
+            parent=self.context,
+        )
+
+    def stop(self, outcome: str = n.OUTCOME_COMPLETED) -> None:
+        """End normally; ``outcome`` (completed, handed_off, rejected, disconnected…) is not
+        an error whatever its value."""
+        duration = self._finish()
+        if duration is None:
+            return
+        self.span.set_attribute(n.AGENT_OUTCOME, outcome)
+        self.span.end()
+        self._completed(outcome, duration, None)
+
+    def fail(self, exc: BaseException) -> None:
+        """End with status ERROR, the exception recorded and AgentErrorOccurred emitted."""
+        duration = self._finish()
+        if duration is None:
+            return
+        _fail_span(self.span, exc)
+        self.span.set_attribute(n.AGENT_OUTCOME, n.OUTCOME_ERROR)
+        self._factory.emitter.emit(
+            AgentErrorOccurred(
+                agent=self.agent,
+                error_type=error_type(exc),
+                message=str(exc),
+                session_id=self.session_id,
+            ),
+            span=self.span,
+        )
+        self.span.end()
+        self._completed(n.OUTCOME_ERROR, duration, error_type(exc))
+
+    def _completed(self, outcome: str, duration: float, error: str | None) -> None:
+        self._factory.metrics.agent_finished(self.agent, duration, error)
+        self._factory.emitter.emit(
+            AgentProcessingCompleted(
+                agent=self.agent, duration_s=duration, outcome=outcome, session_id=self.session_id
+            ),
+            span=self.span,
+        )
+
+
+class ChatCall(_Operation):
+    """``chat {model}``: one streamed model call, ended when its stream is closed.
+
+    The response's details arrive as the stream goes (:meth:`first_chunk`,
+    :meth:`response`, :meth:`usage`) and are set on the span once; the duration and token
+    histograms get one point each when the call ends, never one per chunk.
+    """
+
+    def __init__(
+        self, span: Span, metric_attributes: dict[str, AttributeValue], metrics: OperationMetrics
+    ) -> None:
+        super().__init__(span)
+        self._metric_attributes = metric_attributes
+        self._metrics = metrics
+        self._first_chunk_s: float | None = None
+        self._input_tokens: int | None = None
+        self._output_tokens: int | None = None
+
+    def first_chunk(self) -> None:
+        """The first piece of the answer arrived (time to first chunk), once."""
+        if self._first_chunk_s is None:
+            self._first_chunk_s = time.monotonic() - self._started
+
+    def response(
+        self, response_id: str | None, model: str | None, finish_reasons: tuple[str, ...]
+    ) -> None:
+        """What the provider said about its answer: its id, the model that answered, and
+        why it stopped."""
+        if self._ended:
+            return
+        attributes: dict[str, AttributeValue] = {n.GEN_AI_RESPONSE_FINISH_REASONS: finish_reasons}
+        if response_id:
+            attributes[n.GEN_AI_RESPONSE_ID] = response_id
+        if model:
+            attributes[n.GEN_AI_RESPONSE_MODEL] = model
+            self._metric_attributes[n.GEN_AI_RESPONSE_MODEL] = model
+        self.span.set_attributes(attributes)
+
+    def usage(self, input_tokens: int, output_tokens: int) -> None:
+        """The call's token usage, as the provider reported it."""
+        self._input_tokens, self._output_tokens = input_tokens, output_tokens
+
+    def stop(self) -> None:
+        """End normally; a stream closed early by its consumer ends here too (not an error)."""
+        duration = self._finish()
+        if duration is not None:
+            self._end(duration)
+
+    def fail(self, exc: BaseException) -> None:
+        """The provider failed: status ERROR, ``error.type`` on the span and the metrics."""
+        duration = self._finish()
+        if duration is None:
+            return
+        _fail_span(self.span, exc)
+        self._metric_attributes[n.ERROR_TYPE] = error_type(exc)
+        self._end(duration)
+
+    def _end(self, duration: float) -> None:
+        attributes: dict[str, AttributeValue] = {}
+        if self._first_chunk_s is not None:
+            attributes[n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk_s
+        if self._input_tokens is not None and self._output_tokens is not None:
+            attributes[n.GEN_AI_USAGE_INPUT_TOKENS] = self._input_tokens
+            attributes[n.GEN_AI_USAGE_OUTPUT_TOKENS] = self._output_tokens
+        if attributes:
+            self.span.set_attributes(attributes)
+        self.span.end()
+        self._metrics.chat_finished(
+            self._metric_attributes,
+            duration,
+            input_tokens=self._input_tokens,
+            output_tokens=self._output_tokens,
+        )
+
+
+class ToolRun(_Operation):
+    """``execute_tool {tool}``: stays open while the call waits for a human."""
+
+    def __init__(
+        self,
+        span: Span,
+        tool: str,
+        call_id: str,
+        agent: str,
+        session_id: str | None,
+        factory: SpanFactory,
+    ) -> None:
+        super().__init__(span)
+        self.tool = tool
+        self.call_id = call_id
+        self.agent = agent
+        self.session_id = session_id
+        self._factory = factory
+
+    def stop(self, outcome: ToolOutcome | str = "completed") -> None:
+        """End normally: ``completed``, ``rejected`` (a human said no), or ``disconnected``."""
+        duration = self._finish()
+        if duration is None:
+            return
+        self.span.set_attribute(n.TOOL_OUTCOME, outcome)
+        self.span.end()
+        self._factory.metrics.tool_finished(self.tool, self.agent, duration, None)
+        if outcome in ("completed", "rejected"):
+            self._completed(outcome, duration)
+
+    def fail(self, exc: BaseException) -> None:
+        """The tool itself failed (refused path, command error): status ERROR."""
+        duration = self._finish()
+        if duration is None:
+            return
+        _fail_span(self.span, exc)
+        self.span.set_attribute(n.TOOL_OUTCOME, "failed")
+        self.span.end()
+        self._factory.metrics.tool_finished(self.tool, self.agent, duration, error_type(exc))
+        self._completed("failed", duration)
+
+    def _completed(self, outcome: ToolOutcome, duration: float) -> None:
+        self._factory.emitter.emit(
+            ToolExecutionCompleted(
+                tool=self.tool,
+                call_id=self.call_id,
+                outcome=outcome,
+                duration_s=duration,
+                session_id=self.session_id,
+            ),
+            span=self.span,
+        )
