@@ -9,6 +9,7 @@ also tells the audit outbox which records reached the Collector.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,6 +90,27 @@ def _audit_ids(batch: Sequence[ReadableLogRecord]) -> list[str]:
     return ids
 
 
+class _Warned:
+    """One warning per window while a queue refuses items, not one per item (the SDK's own
+    "Queue full" warning has the same 20 s window)."""
+
+    WINDOW_S = 20.0
+
+    def __init__(self, signal: str) -> None:
+        self._signal = signal
+        self._last = -self.WINDOW_S
+
+    def dropped(self) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.WINDOW_S:
+            self._last = now
+            _log.warning(
+                "Queue full: new %s are dropped while the exporter catches up (counted in %s)",
+                self._signal,
+                n.METRIC_TELEMETRY_DROPPED,
+            )
+
+
 def _queue_full(processor: Any) -> bool:
     # The SDK's BatchProcessor evicts the oldest item when its deque is full and says so
     # once; reading its queue is the only way to know before it does.
@@ -110,10 +132,12 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
     def __init__(self, exporter: SpanExporter, dropped: Counter, **kwargs: Any) -> None:
         super().__init__(CountingSpanExporter(exporter, dropped), **kwargs)
         self._dropped = dropped
+        self._warned = _Warned("spans")
 
     def on_end(self, span: ReadableSpan) -> None:
         if span.context is not None and span.context.trace_flags.sampled and _queue_full(self):
             self._dropped.add(1, {n.TELEMETRY_SIGNAL: "traces"})
+            self._warned.dropped()
             return
         super().on_end(span)
 
@@ -126,9 +150,11 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
     def __init__(self, exporter: LogRecordExporter, dropped: Counter, **kwargs: Any) -> None:
         super().__init__(CountingLogExporter(exporter, dropped), **kwargs)
         self._dropped = dropped
+        self._warned = _Warned("log records")
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         if _queue_full(self):
             self._dropped.add(1, {n.TELEMETRY_SIGNAL: "logs"})
+            self._warned.dropped()
             return
         super().on_emit(log_record)

@@ -168,9 +168,9 @@ async def test_requests_neither_fail_nor_wait_and_drops_are_counted(
     # what was dropped is counted: every request ends ~6 spans; the queue holds QUEUE
     produced_spans = 5 * REQUESTS
     assert dropped["traces"] >= produced_spans - 3 * QUEUE - 64 * 4, dropped
-    # the SDK's "Queue full" warning is rate-limited (one per 20 s window), not per item
+    # the "Queue full" warning is rate-limited (one per 20 s window and signal), not per item
     queue_full = stderr.count("Queue full")
-    assert queue_full <= run.seconds / 20 + 2, queue_full
+    assert queue_full <= 2 * (run.seconds / 20 + 1), queue_full
     # and the exporters' own warnings come per failed batch or retry, not per item
     warnings = sum(stderr.count(marker) for marker in EXPORTER_WARNINGS)
     assert warnings * 10 <= sum(dropped.values()), (warnings, dropped)

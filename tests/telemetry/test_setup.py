@@ -229,7 +229,9 @@ class BlockingExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def test_a_full_queue_refuses_new_spans_and_counts_them(dropped: Dropped) -> None:
+def test_a_full_queue_refuses_new_spans_counts_them_and_says_so_once(
+    dropped: Dropped, caplog: pytest.LogCaptureFixture
+) -> None:
     exporter = BlockingExporter()
     processor = CountingBatchSpanProcessor(
         exporter,
@@ -248,6 +250,7 @@ def test_a_full_queue_refuses_new_spans_and_counts_them(dropped: Dropped) -> Non
         for number in range(5):  # 2 fit the queue, 3 are refused at the door
             tracer.start_span(f"queued-{number}").end()
         assert dropped.count("traces") == 3
+        assert [r.message.startswith("Queue full") for r in caplog.records].count(True) == 1
     finally:
         exporter.release.set()
         provider.shutdown()
