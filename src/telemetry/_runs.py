@@ -216,6 +216,7 @@ class ChatCall(_Operation):
         self._first_chunk_s: float | None = None
         self._input_tokens: int | None = None
         self._output_tokens: int | None = None
+        self._response: dict[str, AttributeValue] = {}  # set on the span when it ends
 
     def first_chunk(self) -> None:
         """The first piece of the answer arrived (time to first chunk), once."""
@@ -229,13 +230,12 @@ class ChatCall(_Operation):
         why it stopped."""
         if self._ended:
             return
-        attributes: dict[str, AttributeValue] = {n.GEN_AI_RESPONSE_FINISH_REASONS: finish_reasons}
+        self._response[n.GEN_AI_RESPONSE_FINISH_REASONS] = finish_reasons
         if response_id:
-            attributes[n.GEN_AI_RESPONSE_ID] = response_id
+            self._response[n.GEN_AI_RESPONSE_ID] = response_id
         if model:
-            attributes[n.GEN_AI_RESPONSE_MODEL] = model
+            self._response[n.GEN_AI_RESPONSE_MODEL] = model
             self._metric_attributes[n.GEN_AI_RESPONSE_MODEL] = model
-        self.span.set_attributes(attributes)
 
     def usage(self, input_tokens: int, output_tokens: int) -> None:
         """The call's token usage, as the provider reported it."""
@@ -257,7 +257,9 @@ class ChatCall(_Operation):
         self._end(duration)
 
     def _end(self, duration: float) -> None:
-        attributes: dict[str, AttributeValue] = {}
+        # One set_attributes call for everything learnt on the way (each call takes the
+        # span's lock and cleans its values: ~10 µs).
+        attributes = self._response
         if self._first_chunk_s is not None:
             attributes[n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk_s
         if self._input_tokens is not None and self._output_tokens is not None:
