@@ -40,12 +40,10 @@ records stay queued). Only ``write`` after :meth:`AuditLog.close` drops, with an
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,27 +54,26 @@ from opentelemetry._logs import Logger, SeverityNumber, get_logger
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from telemetry import names as n
+from telemetry._audit_record import INSERT_RECORD, SCHEMA, AuditRecord, record_from_row
 from telemetry.events import Attributes, TelemetryEvent
 
-_log = logging.getLogger(__name__)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit_records (
-    record_id   TEXT PRIMARY KEY,
-    ts          REAL NOT NULL,
-    event_type  TEXT NOT NULL,
-    session_id  TEXT,
-    trace_id    TEXT NOT NULL,
-    span_id     TEXT NOT NULL,
-    attributes  TEXT NOT NULL,
-    summary     TEXT NOT NULL,
-    exported_at REAL
-);
-CREATE INDEX IF NOT EXISTS audit_by_session ON audit_records (session_id, ts);
-CREATE INDEX IF NOT EXISTS audit_by_type ON audit_records (event_type, ts);
-CREATE INDEX IF NOT EXISTS audit_unexported ON audit_records (exported_at, ts);
-"""
+__all__ = [
+    "AUDIT_LOGGER",
+    "COMMIT_INTERVAL_S",
+    "INSERT_RECORD",
+    "MAX_QUEUED",
+    "RESEND_BATCH",
+    "RESEND_PROBE",
+    "RETRY_S",
+    "AuditLog",
+    "AuditRecord",
+    "DeliveryState",
+    "acknowledge",
+    "delivery",
+    "report_failed_delivery",
+]
 
-INSERT_RECORD = "INSERT INTO audit_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+_log = logging.getLogger(__name__)
 _ack_listeners: list[Callable[[Sequence[str]], None]] = []
 
 
@@ -126,61 +123,6 @@ def acknowledge(record_ids: Sequence[str]) -> None:
             _log.exception("audit acknowledgement failed")
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One audited event, as stored and as returned by the query API."""
-
-    record_id: str
-    timestamp: float
-    event_type: str
-    session_id: str | None
-    trace_id: str
-    span_id: str
-    attributes: dict[str, Any]
-    summary: str
-
-    @classmethod
-    def new(
-        cls, event: TelemetryEvent, attributes: Attributes, context: SpanContext
-    ) -> AuditRecord:
-        """A fresh record for ``event``, belonging to the trace of ``context``."""
-        return cls(
-            record_id=uuid.uuid4().hex,
-            timestamp=time.time(),
-            event_type=event.name,
-            session_id=event.session_id,
-            trace_id=trace.format_trace_id(context.trace_id),
-            span_id=trace.format_span_id(context.span_id),
-            attributes=dict(attributes),
-            summary=event.summary(),
-        )
-
-    def row(self) -> tuple[Any, ...]:
-        """The ``audit_records`` row (``exported_at`` not included: it starts NULL)."""
-        return (
-            self.record_id,
-            self.timestamp,
-            self.event_type,
-            self.session_id,
-            self.trace_id,
-            self.span_id,
-            json.dumps(self.attributes),
-            self.summary,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "record_id": self.record_id,
-            "timestamp": self.timestamp,
-            "event_type": self.event_type,
-            "session_id": self.session_id,
-            "trace_id": self.trace_id,
-            "span_id": self.span_id,
-            "attributes": self.attributes,
-            "summary": self.summary,
-        }
-
-
 class _Pending(NamedTuple):
     """A queued record: its row, and the span context its log record carries."""
 
@@ -211,7 +153,7 @@ class AuditLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         self._db_open = True
         self._lock = threading.Lock()
         self._commit_lock = threading.Lock()
@@ -307,7 +249,7 @@ class AuditLog:
                 " ORDER BY ts DESC, rowid DESC LIMIT ?3",
                 (session_id, event_type, max(0, limit)),
             ).fetchall()
-        return [_row_to_record(row) for row in reversed(rows)]
+        return [record_from_row(row) for row in reversed(rows)]
 
     def unexported(self, *, older_than_s: float = 0.0, limit: int = -1) -> list[AuditRecord]:
         """The oldest records no exporter has acknowledged yet (the outbox's backlog);
@@ -321,7 +263,7 @@ class AuditLog:
                 " LIMIT ?",
                 (cutoff, limit),
             ).fetchall()
-        return [_row_to_record(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     def resend_unexported(self, *, older_than_s: float = 5.0, limit: int = -1) -> int:
         """Emit again the oldest records (at most ``limit``; < 0: all) still unacknowledged
@@ -417,16 +359,3 @@ class AuditLog:
 
 def _log_safe(attributes: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attributes.items() if isinstance(v, str | bool | int | float)}
-
-
-def _row_to_record(row: tuple[Any, ...]) -> AuditRecord:
-    return AuditRecord(
-        record_id=row[0],
-        timestamp=row[1],
-        event_type=row[2],
-        session_id=row[3],
-        trace_id=row[4],
-        span_id=row[5],
-        attributes=json.loads(row[6]),
-        summary=row[7],
-    )
