@@ -388,6 +388,7 @@ async def test_prometheus_has_the_service_metrics_and_every_dashboard_panel_has_
         'gen_ai_invoke_agent_duration_seconds_bucket{gen_ai_agent_name="coder"}',
         'gen_ai_execute_tool_duration_seconds_bucket{gen_ai_tool_name="write_file"}',
         "gen_ai_client_operation_duration_seconds_bucket",
+        'gen_ai_client_token_usage_bucket{gen_ai_token_type="output"}',
         # Span-derived RED metrics (span_metrics connector) with the configured dimensions.
         'traces_span_metrics_calls_total{span_name="POST /agent/message/stream",'
         'span_kind="SPAN_KIND_SERVER"}',
