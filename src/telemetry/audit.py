@@ -145,10 +145,14 @@ class AuditLog:
         path: Path,
         *,
         logger: Logger | None = None,
+        ship: bool = True,
         commit_interval_s: float = COMMIT_INTERVAL_S,
         max_queued: int = MAX_QUEUED,
     ) -> None:
+        """``ship=False``: no log record is emitted (telemetry off: nothing would export it);
+        the records wait in the outbox, unacknowledged, for a run that ships them."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._ship = ship
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -318,6 +322,8 @@ class AuditLog:
                 self._emit_log(pending.record, pending.context)
 
     def _emit_log(self, record: AuditRecord, context: SpanContext) -> None:
+        if not self._ship:
+            return
         try:
             self._logger.emit(
                 timestamp=int(record.timestamp * 1e9),

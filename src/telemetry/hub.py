@@ -53,8 +53,10 @@ class Telemetry:
         tracer_provider = providers.tracer_provider if providers else trace.get_tracer_provider()
         meter_provider = providers.meter_provider if providers else metrics.get_meter_provider()
         logger_provider = providers.logger_provider if providers else _logs.get_logger_provider()
+        # With telemetry off (no-op providers, or no log exporter) no log record is built.
+        ships = audit.delivery.enabled and not isinstance(logger_provider, _logs.NoOpLoggerProvider)
         self._audit_store = (
-            AuditLog(audit_path, logger=logger_provider.get_logger(AUDIT_LOGGER))
+            AuditLog(audit_path, logger=logger_provider.get_logger(AUDIT_LOGGER), ship=ships)
             if audit_path is not None
             else None
         )

@@ -425,3 +425,17 @@ def test_a_failed_commit_is_logged_and_retried_not_lost(
     finally:
         logging.getLogger(audit_module.__name__).removeHandler(failed)
         log.close()
+
+
+def test_without_shipping_records_are_kept_but_no_log_record_is_built(
+    telemetered: Telemetered, tmp_path: Path
+) -> None:
+    path = tmp_path / "audit.db"
+    log = AuditLog(path, ship=False)
+    try:
+        record = _write(log, _deleted("s1"), durable=True)
+        assert _on_disk(path) == [record.record_id]
+        assert [r.record_id for r in log.unexported()] == [record.record_id]
+    finally:
+        log.close()
+    assert _record_ids(telemetered) == []
