@@ -115,25 +115,20 @@ class SubscriberFanOut:
 
     def __init__(self, subscribers: Iterable[Subscriber] = ()) -> None:
         self._subscribers = list(subscribers)
-        self._routes: dict[type[TelemetryEvent], tuple[Subscriber, ...]] = {}
+        self._routes = _Routes(self._subscribers)
 
     def add(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
-        self._routes = {}
+        self._routes = _Routes(self._subscribers)
 
     def publish(self, event: TelemetryEvent, span_context: SpanContext, timestamp: float) -> None:
         """The emit call's way: the context is built only if a subscriber wants the event."""
-        route = self._routes.get(type(event))
-        if route is None:
-            route = self._routes[type(event)] = self._route(type(event))
+        route = self._routes[type(event)]
         if route:
             self._deliver(route, event, EventContext.from_span_context(span_context, timestamp))
 
     def notify(self, event: TelemetryEvent, context: EventContext) -> None:
-        route = self._routes.get(type(event))
-        if route is None:
-            route = self._routes[type(event)] = self._route(type(event))
-        self._deliver(route, event, context)
+        self._deliver(self._routes[type(event)], event, context)
 
     def _deliver(
         self, route: tuple[Subscriber, ...], event: TelemetryEvent, context: EventContext
@@ -144,8 +139,18 @@ class SubscriberFanOut:
             except Exception:
                 _log.exception("subscriber %r failed on %s", subscriber, event.name)
 
-    def _route(self, kind: type[TelemetryEvent]) -> tuple[Subscriber, ...]:
-        return tuple(subscriber for subscriber in self._subscribers if _wants(subscriber, kind))
+
+class _Routes(dict[type[TelemetryEvent], tuple[Subscriber, ...]]):
+    """The subscribers each event class reaches, worked out on its first event."""
+
+    def __init__(self, subscribers: list[Subscriber]) -> None:
+        super().__init__()
+        self._subscribers = subscribers
+
+    def __missing__(self, kind: type[TelemetryEvent]) -> tuple[Subscriber, ...]:
+        route = tuple(subscriber for subscriber in self._subscribers if _wants(subscriber, kind))
+        self[kind] = route
+        return route
 
 
 def _wants(subscriber: Subscriber, kind: type[TelemetryEvent]) -> bool:
