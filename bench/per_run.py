@@ -21,11 +21,9 @@ from bench.stats import Summary, row, summarize
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    runs: dict[str, Summary]
     overhead_us: float
     off_overhead_us: float
     sdk_floor_us: float
-    spans_per_run: float
 
 
 def measure(*, quick: bool) -> RunResult:
@@ -60,10 +58,4 @@ def measure(*, quick: bool) -> RunResult:
         f"  exported spans per run: {on['spans'] / total_rounds:g} {on['names']};"
         f" log records per run {on['logs'] / total_rounds:g}"
     )
-    return RunResult(
-        {variant: summarize(samples[variant]) for variant in VARIANTS},
-        overhead.median,
-        off_cost.median,
-        floor.median,
-        on["spans"] / total_rounds,
-    )
+    return RunResult(overhead.median, off_cost.median, floor.median)
