@@ -257,8 +257,8 @@ class ChatCall(_Operation):
         self._end(duration)
 
     def _end(self, duration: float) -> None:
-        # One set_attributes call for everything learnt on the way (each call takes the
-        # span's lock and cleans its values: ~10 µs).
+        # One set_attributes call for everything learnt on the way (on an SDK span, not
+        # ours, each call takes the span's lock and cleans its values: ~10 µs).
         attributes = self._response
         if self._first_chunk_s is not None:
             attributes[n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk_s

@@ -7,8 +7,9 @@ requests); both are idempotent, so the request's finaliser can end whatever is s
 exactly once, on any path. None of them attaches itself to the context: a stream resumes in
 other tasks, so callers pass ``context`` explicitly or wrap a step in ``activate()``.
 
-The spans are written on the tracer directly, with the GenAI attributes of the semantic
-conventions set at start (what sampling needs) and at end (outcome, usage), and one
+The spans are started by :mod:`telemetry._recording_span` (the SDK's sampler, ids and
+processors, without its per-call attribute validation), with the GenAI attributes of the
+semantic conventions set at start (what sampling needs) and at end (outcome, usage), and one
 histogram point per finished operation (:mod:`telemetry.operation_metrics`). An earlier
 version went through opentelemetry-util-genai's invocations and the OpenAI
 instrumentation: the same spans, but ~2 ms more CPU per agent run, most of it per-chunk
@@ -30,10 +31,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Tracer
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Tracer, use_span
 from opentelemetry.util.types import AttributeValue
 
 from telemetry import names as n
+from telemetry._recording_span import span_starter
 from telemetry._runs import AgentRun, ChatCall, RequestSpan, ToolRun, error_type
 from telemetry.emit import EventEmitter
 from telemetry.operation_metrics import OperationMetrics
@@ -47,11 +49,11 @@ class SpanFactory:
     def __init__(self, emitter: EventEmitter, tracer: Tracer, metrics: OperationMetrics) -> None:
         self.emitter = emitter
         self.metrics = metrics
-        self._tracer = tracer
+        self._start = span_starter(tracer)
 
     def request(self, session_id: str, *, context: Context | None = None) -> RequestSpan:
         """``agent.request`` under the current (server) span; ids for sampling at start."""
-        span = self._tracer.start_span(
+        span = self._start(
             n.SPAN_AGENT_REQUEST,
             context=context,
             kind=SpanKind.INTERNAL,
@@ -61,7 +63,7 @@ class SpanFactory:
 
     def agent(self, agent: str, *, conversation_id: str, parent: Context) -> AgentRun:
         """``invoke_agent {agent}`` as a child of ``parent``."""
-        span = self._tracer.start_span(
+        span = self._start(
             f"{n.OPERATION_INVOKE_AGENT} {agent}",
             context=parent,
             kind=SpanKind.INTERNAL,
@@ -93,7 +95,7 @@ class SpanFactory:
         attributes: dict[str, AttributeValue] = {**metric_attributes, n.GEN_AI_REQUEST_STREAM: True}
         if conversation_id:
             attributes[n.GEN_AI_CONVERSATION_ID] = conversation_id
-        span = self._tracer.start_span(
+        span = self._start(
             f"{n.OPERATION_CHAT} {model}",
             context=parent,
             kind=SpanKind.CLIENT,
@@ -105,7 +107,7 @@ class SpanFactory:
         self, tool: str, call_id: str, *, agent: str, parent: Context, session_id: str | None
     ) -> ToolRun:
         """``execute_tool {tool}`` as a child of the agent's span."""
-        span = self._tracer.start_span(
+        span = self._start(
             f"{n.OPERATION_EXECUTE_TOOL} {tool}",
             context=parent,
             kind=SpanKind.INTERNAL,
@@ -144,10 +146,12 @@ class SpanFactory:
     @contextmanager
     def decision(self, call_id: str, tool: str, *, waiting: SpanContext) -> Iterator[Span]:
         """``hitl.decision`` in the deciding request, linked to the span that waited."""
-        links = [Link(waiting)] if waiting.is_valid else []
-        with self._tracer.start_as_current_span(
+        span = self._start(
             n.SPAN_HITL_DECISION,
-            links=links,
+            context=None,
+            kind=SpanKind.INTERNAL,
             attributes={n.GEN_AI_TOOL_NAME: tool, n.GEN_AI_TOOL_CALL_ID: call_id},
-        ) as span:
+            links=[Link(waiting)] if waiting.is_valid else [],
+        )
+        with use_span(span, end_on_exit=True):
             yield span
