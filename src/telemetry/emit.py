@@ -104,7 +104,9 @@ class EventEmitter:
             except Exception:
                 _log.exception("audit record for %s could not be written", name)
         now = time.time()
-        if self._timeline is not None:
+        # No trace (tracing off, or an event outside any request): every such event has the
+        # all-zero trace id, so a timeline under it would mix every request's story.
+        if self._timeline is not None and context.trace_id:
             try:
                 self._timeline.record(context.trace_id, now, name, event.summary())
             except Exception:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry import _logs, metrics, trace
 
 import telemetry
 from telemetry import names as n
@@ -57,6 +58,25 @@ def test_timeline_tells_one_requests_story(hub: telemetry.Telemetry) -> None:
     assert "orchestrator → coder" in entries[1].details
     assert "APPROVE" in entries[4].details
     assert hub.timeline(request.correlation_id.upper()) == entries
+
+
+def test_events_outside_any_trace_make_no_timeline(tmp_path: Path) -> None:
+    """With tracing off every request's trace id is all zeros: one timeline under it would
+    mix every request's story, so none is kept."""
+    noop = telemetry.Providers(
+        trace.NoOpTracerProvider(), metrics.NoOpMeterProvider(), _logs.NoOpLoggerProvider(), False
+    )
+    hub = telemetry.Telemetry(audit_path=None, providers=noop)
+    request = telemetry.RequestTrace(hub.spans, "s1")
+    hub.emit(
+        telemetry.AgentSwitched(from_agent="orchestrator", to_agent="coder", trigger="user"),
+        span=request.agent("orchestrator").span,
+    )
+    request.finish(n.OUTCOME_COMPLETED)
+    assert request.correlation_id == "0" * 32
+    assert hub.timeline("0" * 32) is None
+    assert hub.metrics.get_agent_switch_count() == 1  # the event itself was recorded
+    hub.close()
 
 
 def test_unknown_trace_has_no_timeline(hub: telemetry.Telemetry) -> None:
