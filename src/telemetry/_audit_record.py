@@ -2,13 +2,25 @@
 
 Kept apart from the outbox (:mod:`telemetry.audit`, which re-exports it): the record's
 shape and storage format change for other reasons than when and how records are committed.
+
+Storage cost. Most of a record's CPU is the B-tree pages its commit writes to the WAL, one
+per index leaf it touches, so the table keeps only the indexes a statement uses: the
+primary key (acknowledgements look records up by id) and ``audit_unexported`` (the outbox
+backlog). ``audit_by_session`` and ``audit_by_type`` were never used (``EXPLAIN QUERY
+PLAN``: the query's optional filters, ``?1 IS NULL OR session_id = ?1``, scan the table)
+and are dropped from existing files too. Record ids are time-ordered (:func:`new_record_id`),
+so a batch's primary-key entries land on the same, last, leaf instead of one random leaf
+each. Together, measured on SQLite alone: a four-record commit went from ~77 to ~35 µs CPU
+on a 1,000-row file, and from ~93 to ~38 µs on a 100,000-row one (median; mean ~148 to
+~45 µs). In an agent run (four records, telemetry off) the audit trail went from ~300 to
+~240 µs CPU, and ``bench/per_audit.py`` from ~37 to ~31 µs per group-committed record.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,12 +41,31 @@ CREATE TABLE IF NOT EXISTS audit_records (
     summary     TEXT NOT NULL,
     exported_at REAL
 );
-CREATE INDEX IF NOT EXISTS audit_by_session ON audit_records (session_id, ts);
-CREATE INDEX IF NOT EXISTS audit_by_type ON audit_records (event_type, ts);
 CREATE INDEX IF NOT EXISTS audit_unexported ON audit_records (exported_at, ts);
+DROP INDEX IF EXISTS audit_by_session;
+DROP INDEX IF EXISTS audit_by_type;
 """
+"""The table and its indexes; dropping the two unused ones keeps older files as cheap to
+write as new ones (see the module docstring)."""
 
 INSERT_RECORD = "INSERT INTO audit_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+
+_UUID7_BITS = 0x7 << 76 | 0x2 << 62
+"""The version (7) and variant (RFC 9562) fields of a UUIDv7."""
+_UUID7_CLEAR = ~(0xF << 76 | 0x3 << 62)
+
+
+def new_record_id(timestamp: float) -> str:
+    """A UUIDv7 in 32 hex digits (the shape ``uuid4().hex`` had): 48 bits of Unix time in
+    ms, then 74 random bits, unique without coordination like a UUIDv4.
+
+    Time-ordered so that the primary-key entries of consecutive records are neighbours in
+    the index: with random ids every record of a batch dirtied a leaf page of its own, which
+    the commit had to write to the WAL. (Also cheaper to make: ~0.6 µs, ``uuid4().hex``
+    ~2 µs.)
+    """
+    random = int.from_bytes(os.urandom(10)) & _UUID7_CLEAR
+    return f"{int(timestamp * 1000) << 80 | random | _UUID7_BITS:032x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +86,10 @@ class AuditRecord:
         cls, event: TelemetryEvent, attributes: Attributes, context: SpanContext
     ) -> AuditRecord:
         """A fresh record for ``event``, belonging to the trace of ``context``."""
+        timestamp = time.time()
         return cls(
-            record_id=uuid.uuid4().hex,
-            timestamp=time.time(),
+            record_id=new_record_id(timestamp),
+            timestamp=timestamp,
             event_type=event.name,
             session_id=event.session_id,
             trace_id=trace.format_trace_id(context.trace_id),

@@ -5,7 +5,7 @@ that the log record repeats, so re-sending after an outage is idempotent downstr
 exporter reports which ids reached the Collector (:func:`acknowledge`); what stays
 unacknowledged is sent again by :meth:`AuditLog.resend_unexported`.
 
-Group commit. A commit costs ~40 µs of CPU whatever it holds (``bench/per_audit.py``), so
+Group commit. A commit costs ~30 µs of CPU whatever it holds (``bench/per_audit.py``), so
 :meth:`AuditLog.write` queues the record in memory and the queue is committed, in one
 transaction, at the moments that need it: a durable write (below), the end of each request
 (the emit layer calls :meth:`AuditLog.flush` when a request's trace finishes), a query,

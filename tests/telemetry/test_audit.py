@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
@@ -260,6 +262,86 @@ def test_a_durable_write_commits_the_records_queued_before_it(
     ids = [r.record_id for r in [*queued, deleted]]
     assert _on_disk(tmp_path / "audit.db") == ids
     assert _record_ids(telemetered) == ids
+
+
+@pytest.mark.parametrize("count", [1, 100])
+def test_a_batch_of_any_size_is_committed_whole_and_in_order(
+    held: AuditLog, telemetered: Telemetered, tmp_path: Path, count: int
+) -> None:
+    written = [_write(held, _decision("s1", f"c{i}")) for i in range(count)]
+    held.flush()
+    ids = [r.record_id for r in written]
+    assert _on_disk(tmp_path / "audit.db") == ids
+    assert _record_ids(telemetered) == ids
+    assert held.query(limit=count) == written
+
+
+@pytest.mark.parametrize("count", [2, 40])
+def test_a_failed_batch_leaves_no_row_and_stays_queued(
+    held: AuditLog, telemetered: Telemetered, tmp_path: Path, count: int
+) -> None:
+    path = tmp_path / "audit.db"
+    written = [_write(held, _decision("s1", f"c{i}")) for i in range(count)]
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(
+            "CREATE TRIGGER refuse_last BEFORE INSERT ON audit_records"
+            f" WHEN NEW.record_id = '{written[-1].record_id}'"
+            " BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END"
+        )
+        db.commit()
+        with pytest.raises(sqlite3.IntegrityError):
+            held.flush()
+        assert _on_disk(path) == []  # the rows before the refused one are rolled back too
+        assert telemetered.logs() == []
+        db.execute("DROP TRIGGER refuse_last")
+        db.commit()
+    held.flush()
+    assert _on_disk(path) == [r.record_id for r in written]
+
+
+def test_record_ids_are_unique_time_ordered_uuid7s(held: AuditLog) -> None:
+    """Time-ordered ids keep a batch's primary-key entries on one index leaf."""
+    before_ms = int(time.time() * 1000)
+    ids = [_write(held, _decision("s1", f"c{i}")).record_id for i in range(200)]
+    after_ms = int(time.time() * 1000)
+    assert len(set(ids)) == len(ids)
+    for record_id in ids:
+        parsed = uuid.UUID(hex=record_id)
+        assert record_id == parsed.hex  # 32 lowercase hex digits, as uuid4().hex gave
+        assert parsed.version == 7
+        assert parsed.variant == uuid.RFC_4122
+        assert before_ms <= int(record_id[:12], 16) <= after_ms
+    assert [record_id[:12] for record_id in ids] == sorted(record_id[:12] for record_id in ids)
+
+
+def test_opening_a_file_drops_the_indexes_no_query_uses(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    AuditLog(path).close()
+    with closing(sqlite3.connect(path)) as db:  # a file written by an older version
+        db.execute("CREATE INDEX audit_by_session ON audit_records (session_id, ts)")
+        db.execute("CREATE INDEX audit_by_type ON audit_records (event_type, ts)")
+        db.commit()
+    log = AuditLog(path)
+    try:
+        record = _write(log, _deleted("s1"))
+        assert log.query(session_id="s1") == [record]
+        with closing(sqlite3.connect(path)) as db:
+            indexes = {
+                row[0]
+                for row in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'index'"
+                    " AND tbl_name = 'audit_records' AND sql IS NOT NULL"
+                )
+            }
+            plan = db.execute(
+                "EXPLAIN QUERY PLAN SELECT record_id FROM audit_records"
+                " WHERE exported_at IS NULL AND ts <= ? ORDER BY ts",
+                (0.0,),
+            ).fetchall()
+        assert indexes == {"audit_unexported"}
+        assert "audit_unexported" in str(plan)  # the outbox backlog still has its index
+    finally:
+        log.close()
 
 
 def test_query_and_unexported_see_a_record_written_just_before(held: AuditLog) -> None:
