@@ -27,7 +27,7 @@ class RunResult:
 
 
 def measure(*, quick: bool) -> RunResult:
-    rounds, warmup = (3, 2) if quick else (600, 20)
+    rounds, warmup = (3, 2) if quick else (1500, 20)
     worker = Worker("bench.run_worker")
     try:
         worker.ask(str(warmup))
