@@ -316,21 +316,6 @@ def _exact_for(tracer: trace.Tracer) -> _SdkPipeline | None:
 
 def span_starter(tracer: trace.Tracer) -> SpanStarter:
     """How to start the service's spans on ``tracer``: recorded here when that is exact,
-    else by ``tracer.start_span``."""
+    else by ``tracer.start_span`` (which takes the same arguments)."""
     pipeline = _exact_for(tracer)
-    if pipeline is not None:
-        return pipeline.start
-
-    def start(
-        name: str,
-        *,
-        context: Context | None,
-        kind: SpanKind,
-        attributes: dict[str, types.AttributeValue],
-        links: Sequence[Link] = (),
-    ) -> Span:
-        return tracer.start_span(
-            name, context=context, kind=kind, attributes=attributes, links=links
-        )
-
-    return start
+    return pipeline.start if pipeline is not None else tracer.start_span

@@ -4,7 +4,7 @@ are compared field by field; the SDK's sampler, processors and limits still rule
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -38,19 +38,7 @@ def _pipeline(**provider_args: Any) -> tuple[TracerProvider, InMemorySpanExporte
 
 
 def _sdk_starter(tracer: trace.Tracer) -> SpanStarter:
-    def start(
-        name: str,
-        *,
-        context: Context | None,
-        kind: SpanKind,
-        attributes: dict[str, Any],
-        links: Sequence[Link] = (),
-    ) -> Span:
-        return tracer.start_span(
-            name, context=context, kind=kind, attributes=attributes, links=links
-        )
-
-    return start
+    return tracer.start_span
 
 
 def _shape(span: ReadableSpan, ids: dict[int, str]) -> dict[str, Any]:
