@@ -1,10 +1,10 @@
-"""Benchmark 1: CPU per agent run in process, telemetry recording vs off vs stubbed out vs the
-same trace written by hand on the raw SDK.
+"""Benchmark 1: CPU per agent run in process, telemetry recording vs spans only vs off vs
+stubbed out vs the same trace written by hand on the raw SDK.
 
-One worker process runs the four variants (:mod:`bench.run_worker`) run after run, the
+One worker process runs the five variants (:mod:`bench.run_worker`) run after run, the
 order rotating each round; each run's CPU (``time.process_time``: every thread, so the
-batch processors' export threads count) is one sample. A difference (on - off, off - bare,
-sdk - bare) is taken within each round, between runs made moments apart in the same
+batch processors' export threads count) is one sample. A difference (on - off, tracing - off,
+off - bare, sdk - bare) is taken within each round, between runs made moments apart in the same
 process, and summarised over the rounds: the median, and the mean (which keeps the odd
 run that a garbage collection or a neighbour stretched).
 """
@@ -24,6 +24,8 @@ class RunResult:
     overhead_us: float
     off_overhead_us: float
     sdk_floor_us: float
+    tracing_us: float
+    """Spans only (no metrics, no log records): what the peers' figures of issue 5 measure."""
 
 
 def measure(*, quick: bool) -> RunResult:
@@ -36,7 +38,7 @@ def measure(*, quick: bool) -> RunResult:
     finally:
         worker.close()
     total_rounds = counts["rounds"]
-    for name in ("on", "sdk"):
+    for name in ("on", "tracing", "sdk"):
         if counts[name]["spans"] != SPANS_PER_RUN * total_rounds:
             raise AssertionError(f"{name}: expected {SPANS_PER_RUN} spans per run, got {counts}")
 
@@ -47,10 +49,14 @@ def measure(*, quick: bool) -> RunResult:
         return statistics.fmean(samples[a]) - statistics.fmean(samples[b])
 
     overhead, off_cost, floor = paired("on", "off"), paired("off", "bare"), paired("sdk", "bare")
+    tracing = paired("tracing", "off")
     print("1. per agent run (orchestrator -> coder, 1 tool call approved), CPU us per run")
     for variant in VARIANTS:
         print(row(f"telemetry {variant}", summarize(samples[variant])))
     print(row("on - off (same round)", overhead) + f"  mean {mean_gap('on', 'off'):.0f}")
+    print(
+        row("tracing - off: spans only", tracing) + f"  mean {mean_gap('tracing', 'off'):.0f}"
+    )
     print(row("off - bare (same round)", off_cost) + f"  mean {mean_gap('off', 'bare'):.0f}")
     print(row("sdk - bare: the trace by hand", floor) + f"  mean {mean_gap('sdk', 'bare'):.0f}")
     on = counts["on"]
@@ -58,4 +64,4 @@ def measure(*, quick: bool) -> RunResult:
         f"  exported spans per run: {on['spans'] / total_rounds:g} {on['names']};"
         f" log records per run {on['logs'] / total_rounds:g}"
     )
-    return RunResult(overhead.median, off_cost.median, floor.median)
+    return RunResult(overhead.median, off_cost.median, floor.median, tracing.median)

@@ -1,9 +1,11 @@
 """Worker for benchmark 1: the same agent run (orchestrator -> coder, ``write_file`` approved at
-once) four ways in one process, run after run:
+once) five ways in one process, run after run:
 
 - ``on``: a runtime whose telemetry records with SDK providers (batch processors, counting
   exporters, content off);
-- ``off``: a second runtime whose telemetry has the API's no-op providers (what
+- ``tracing``: a runtime that records spans only (the ``on`` SDK tracer provider setup, the
+  API's no-op meter and logger providers): what the peers' figures of issue 5 measure;
+- ``off``: a runtime whose telemetry has the API's no-op providers (what
   ``OTEL_SDK_DISABLED=true`` leaves): the layer runs, nothing is recorded;
 - ``bare``: the ``off`` runtime with the layer's span factories and emit stubbed out
   (:mod:`bench.bare`), patched for that run only;
@@ -39,7 +41,7 @@ from bench.providers import Recording, recording_providers
 
 MESSAGE = "Create a sorting function"
 SPANS_PER_RUN = 8  # request, 2x invoke_agent, 3x chat, execute_tool, hitl.decision
-VARIANTS = ("on", "off", "bare", "sdk")
+VARIANTS = ("on", "tracing", "off", "bare", "sdk")
 
 
 async def agent_run(runtime: Runtime, session: str) -> None:
@@ -63,6 +65,7 @@ def _providers(recording: Recording) -> telemetry.Providers:
 class RunBench:
     def __init__(self, data_dir: Path) -> None:
         self.recording = recording_providers()
+        self.traced = recording_providers()
         self.by_hand = recording_providers()
         self.handwritten = HandwrittenTrace(
             self.by_hand.tracer_provider, self.by_hand.meter_provider, self.by_hand.logger_provider
@@ -76,6 +79,12 @@ class RunBench:
         self.loop = asyncio.new_event_loop()
         self.runtimes = {
             "on": self._start(data_dir / "on", _providers(self.recording)),
+            "tracing": self._start(
+                data_dir / "tracing",
+                telemetry.Providers(
+                    self.traced.tracer_provider, noop.meter_provider, noop.logger_provider, False
+                ),
+            ),
             "off": self._start(data_dir / "off", noop),
         }
         self.count = 0
@@ -90,7 +99,7 @@ class RunBench:
         """One agent run as ``variant``; its CPU in µs (every thread of the process)."""
         self.count += 1
         session = f"{variant}-{self.count}"
-        runtime = self.runtimes["on" if variant == "on" else "off"]
+        runtime = self.runtimes[variant if variant in ("on", "tracing") else "off"]
         patch: AbstractContextManager[None] = (
             stripped(runtime.telemetry) if variant in ("bare", "sdk") else nullcontext()
         )
@@ -121,7 +130,11 @@ class RunBench:
 
     def spans(self) -> dict[str, Any]:
         counts: dict[str, Any] = {"rounds": self.count // len(VARIANTS)}
-        for name, recording in (("on", self.recording), ("sdk", self.by_hand)):
+        for name, recording in (
+            ("on", self.recording),
+            ("tracing", self.traced),
+            ("sdk", self.by_hand),
+        ):
             recording.flush()
             counts[name] = {
                 "spans": recording.spans.count,
