@@ -243,14 +243,19 @@ class AuditLog:
         self, *, session_id: str | None = None, event_type: str | None = None, limit: int = 100
     ) -> list[AuditRecord]:
         """The newest ``limit`` records matching the filters, oldest first (queued records
-        included: they are committed first)."""
+        included: they are committed first).
+
+        "Newest" is the order the records were committed (SQLite's rowid), which is the
+        order they were written: reading the table backwards from its end needs no index
+        and no sort (``ORDER BY ts`` sorted the whole table: ~240 ms at 200,000 records,
+        against ~0.3 ms). A session's records are found by scanning back from the end."""
         self.flush()
         with self._lock:
             rows = self._db.execute(
                 "SELECT record_id, ts, event_type, session_id, trace_id, span_id, attributes,"
                 " summary FROM audit_records"
                 " WHERE (?1 IS NULL OR session_id = ?1) AND (?2 IS NULL OR event_type = ?2)"
-                " ORDER BY ts DESC, rowid DESC LIMIT ?3",
+                " ORDER BY rowid DESC LIMIT ?3",
                 (session_id, event_type, max(0, limit)),
             ).fetchall()
         return [record_from_row(row) for row in reversed(rows)]

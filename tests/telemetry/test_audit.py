@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from opentelemetry import trace
@@ -26,6 +27,7 @@ from opentelemetry.sdk._logs.export import (
 from opentelemetry.trace import SpanContext, TraceFlags
 
 import telemetry
+from telemetry import _audit_record as audit_record
 from telemetry import audit as audit_module
 from telemetry import names as n
 from telemetry.audit import AuditLog, acknowledge
@@ -342,6 +344,18 @@ def test_opening_a_file_drops_the_indexes_no_query_uses(tmp_path: Path) -> None:
         assert "audit_unexported" in str(plan)  # the outbox backlog still has its index
     finally:
         log.close()
+
+
+def test_query_returns_the_last_written_even_when_the_clock_steps_back(
+    held: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Newest" is the order of writing, not of timestamps (an NTP step can go backwards)."""
+    clock = iter([100.0, 50.0, 75.0])
+    monkeypatch.setattr(audit_record, "time", SimpleNamespace(time=lambda: next(clock)))
+    written = [_write(held, _decision("s1", f"c{i}")) for i in range(3)]
+    assert [r.timestamp for r in written] == [100.0, 50.0, 75.0]
+    assert held.query(limit=2) == written[1:]
+    assert held.query(session_id="s1", limit=3) == written
 
 
 def test_query_and_unexported_see_a_record_written_just_before(held: AuditLog) -> None:
