@@ -83,9 +83,14 @@ class AuditRecord:
 
     @classmethod
     def new(
-        cls, event: TelemetryEvent, attributes: Attributes, context: SpanContext
+        cls,
+        event: TelemetryEvent,
+        attributes: Attributes,
+        context: SpanContext,
+        summary: str | None = None,
     ) -> AuditRecord:
-        """A fresh record for ``event``, belonging to the trace of ``context``."""
+        """A fresh record for ``event``, belonging to the trace of ``context``; ``summary``:
+        the event's, when the caller has already formatted it."""
         timestamp = time.time()
         return cls(
             record_id=new_record_id(timestamp),
@@ -95,7 +100,7 @@ class AuditRecord:
             trace_id=trace.format_trace_id(context.trace_id),
             span_id=trace.format_span_id(context.span_id),
             attributes=dict(attributes),
-            summary=event.summary(),
+            summary=event.summary() if summary is None else summary,
         )
 
     def row(self) -> tuple[Any, ...]:

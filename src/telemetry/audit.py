@@ -179,6 +179,7 @@ class AuditLog:
         context: SpanContext,
         *,
         durable: bool = False,
+        summary: str | None = None,
     ) -> AuditRecord:
         """Record ``event``; its log record (with ``context`` as its trace) follows the commit.
 
@@ -187,8 +188,9 @@ class AuditLog:
         record queued before it on this thread before returning, for events that
         acknowledge a human action; if that commit fails it raises, and the records stay
         queued to be retried. After :meth:`close` the record is logged and dropped.
+        ``summary``: the event's one-line summary, when the caller has formatted it already.
         """
-        record = AuditRecord.new(event, attributes, context)
+        record = AuditRecord.new(event, attributes, context, summary)
         pending = _Pending(record, record.row(), context)
         queued = 0
         with self._queued:

@@ -96,11 +96,13 @@ class EventEmitter:
         context = origin if origin is not None else target.get_span_context()
         # The audit trail does not depend on tracing: with the SDK disabled the record is
         # still written, with an all-zero trace id.
+        summary = None  # the one-line summary, formatted once for the audit and the timeline
         if audited and self._audit is not None:
             try:
                 if attributes is None:
                     attributes = event.attributes(self._settings)
-                self._audit.write(event, attributes, context, durable=durable)
+                summary = event.summary()
+                self._audit.write(event, attributes, context, durable=durable, summary=summary)
             except Exception:
                 _log.exception("audit record for %s could not be written", name)
         now = time.time()
@@ -108,7 +110,9 @@ class EventEmitter:
         # all-zero trace id, so a timeline under it would mix every request's story.
         if self._timeline is not None and context.trace_id:
             try:
-                self._timeline.record(context.trace_id, now, name, event.summary())
+                self._timeline.record(
+                    context.trace_id, now, name, event.summary() if summary is None else summary
+                )
             except Exception:
                 _log.exception("timeline entry for %s failed", name)
         self._subscribers.publish(event, context, now)

@@ -339,7 +339,9 @@ class FakeAuditStore:
         context: SpanContext,
         *,
         durable: bool = False,
+        summary: str | None = None,
     ) -> None:
+        assert summary == event.summary()  # formatted once, by the emit call
         self.writes.append((event.name, dict(attributes), durable))
 
 
