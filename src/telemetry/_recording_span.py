@@ -4,10 +4,11 @@ processors as one ``ReadableSpan`` when they end.
 Why not ``Tracer.start_span`` for them. The SDK's span is general: it validates every
 attribute value on every set (``BoundedAttributes``), wraps each event's attributes the
 same way, takes a lock per call, and copies itself into a ``ReadableSpan`` at the end.
-By hand that is ~15 µs a span and ~5 µs an event; inside an agent run (8 spans, 9 events)
-it was ~0.45 ms of the ~1 ms the telemetry cost (``bench/per_run.py``). The spans started
-here carry attributes that the telemetry layer builds itself, typed as ``AttributeValue``
-(mypy checks every one), so they are kept as given and the work is done once, at the end.
+A span with one event costs ~19 µs by hand that way, ~8 µs here; an agent run (8 spans, 9
+events) went from ~1.27 to ~0.96 ms of telemetry CPU (``bench/per_run.py``, the two
+versions alternately). The spans started here carry attributes that the telemetry layer
+builds itself, typed as ``AttributeValue`` (mypy checks every one), so they are kept as
+given and the work is done once, at the end.
 
 Everything else is the SDK's own, read from the tracer: the sampler's decision (and any
 attributes or trace state it adds), the id generator, the trace flags, the resource and
@@ -15,10 +16,10 @@ instrumentation scope, and the span processors (``on_start`` when the span start
 ``on_end`` with the finished span), so the batch processor, the OTLP exporter and a
 test's in-memory exporter receive exactly what the SDK would have given them.
 
-:func:`span_starter` uses this path only where it is exact: an SDK tracer with the
-span limits that set no attribute length (counts are enforced as the SDK does) and its
-internal metrics off. Any other
-tracer (the API's no-op or proxy tracer, custom limits) starts its own spans.
+:func:`span_starter` uses this path only where it is exact: an SDK tracer whose span
+limits set no attribute length (count limits are applied as the SDK applies them) and
+whose internal metrics are off. Any other tracer (the API's no-op or proxy tracer, a
+length limit) starts its own spans.
 
 Like every span object of :mod:`telemetry._runs`, a span here belongs to one event loop:
 its methods take no lock (the SDK's take one per call).
@@ -196,7 +197,7 @@ class RecordingSpan(Span):
             name=self._name,
             context=self._context,
             parent=self._parent,
-            resource=pipeline.resource,
+            resource=pipeline.tracer.resource,  # read now: the SDK may replace it
             attributes=attributes,
             events=self._events,
             links=links,
@@ -232,7 +233,6 @@ class _SdkPipeline:
         "instrumentation_scope",
         "limits",
         "processor",
-        "resource",
         "sampler",
         "tracer",
     )
@@ -242,7 +242,6 @@ class _SdkPipeline:
         self.sampler = tracer.sampler
         self.ids = tracer.id_generator
         self.processor = tracer.span_processor
-        self.resource = tracer.resource
         self.instrumentation_info = tracer.instrumentation_info
         self.instrumentation_scope = tracer._instrumentation_scope
         self.limits = limits
