@@ -55,6 +55,7 @@ from telemetry.correlation import (
     correlation_id,
     install_log_correlation,
     traceresponse,
+    untraced_context,
 )
 from telemetry.events import (
     CATALOG,
@@ -135,4 +136,5 @@ __all__ = [
     "scrub",
     "shutdown",
     "traceresponse",
+    "untraced_context",
 ]

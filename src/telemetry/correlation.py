@@ -1,7 +1,8 @@
 """The correlation id is the trace id: helpers that put it where people look.
 
 Responses carry it as ``X-Correlation-ID`` and as W3C ``traceresponse``; every log line
-carries trace and span id through :class:`TraceContextLogFilter`. Incoming ``traceparent``
+carries trace and span id through :class:`TraceContextLogFilter`. With telemetry off a
+request still gets one (:func:`untraced_context`). Incoming ``traceparent``
 handling is the W3C propagator's: a valid header continues the caller's trace, a malformed
 one is ignored and the request starts a fresh trace.
 """
@@ -9,12 +10,16 @@ one is ignored and the request starts a fresh trace.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanContext
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags
 
 CORRELATION_HEADER = "X-Correlation-ID"
 TRACERESPONSE_HEADER = "traceresponse"
+_ids = RandomIdGenerator()
 LOG_FORMAT = (
     "%(asctime)s %(levelname)s %(name)s [trace_id=%(trace_id)s span_id=%(span_id)s] %(message)s"
 )
@@ -24,6 +29,38 @@ def correlation_id(span: Span | None = None) -> str | None:
     """The 32-hex trace id of ``span`` (default: the current span), None outside a trace."""
     context = (span or trace.get_current_span()).get_span_context()
     return trace.format_trace_id(context.trace_id) if context.is_valid else None
+
+
+def untraced_context(headers: Mapping[str, str]) -> Context | None:
+    """The context to run a request in when nothing traces it, so that it still has a
+    correlation id and a span id of its own; None when the current span is the server's.
+
+    With telemetry off (``OTEL_SDK_DISABLED``) the API's no-op tracer gives every span the
+    context of its parent, so without this every request would share the all-zero id: no
+    ``X-Correlation-ID``, audit records and timelines that cannot tell requests apart. The
+    request continues the caller's trace when its ``traceparent`` is valid (a malformed one
+    is ignored, as the W3C propagator does), else starts a fresh random one; the span is
+    non-recording either way, and its flags say not sampled.
+    """
+    current = trace.get_current_span().get_span_context()
+    if current.is_valid and not current.is_remote:
+        return None
+    # A remote current span is the caller's, made current by the server instrumentation's
+    # no-op tracer: continue its trace, but never answer with the caller's own span id.
+    caller = current if current.is_valid else _caller(headers)
+    trace_id = caller.trace_id if caller.is_valid else _ids.generate_trace_id()
+    context = SpanContext(
+        trace_id,
+        _ids.generate_span_id(),
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.DEFAULT),
+        trace_state=caller.trace_state if caller.is_valid else None,
+    )
+    return trace.set_span_in_context(NonRecordingSpan(context))
+
+
+def _caller(headers: Mapping[str, str]) -> SpanContext:
+    return trace.get_current_span(propagate.extract(headers)).get_span_context()
 
 
 def traceresponse(context: SpanContext) -> str:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
@@ -54,6 +55,60 @@ def test_correlation_id_of_an_unsampled_span_is_still_its_trace_id(
     with trace.get_tracer("tests").start_as_current_span("s") as span:
         assert not span.is_recording()
         assert telemetry.correlation_id() == trace.format_trace_id(span.get_span_context().trace_id)
+
+
+CALLER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def _untraced(headers: dict[str, str]) -> SpanContext:
+    context = telemetry.untraced_context(headers)
+    assert context is not None
+    span = trace.get_current_span(context)
+    assert not span.is_recording()
+    return span.get_span_context()
+
+
+def test_an_untraced_request_gets_a_fresh_random_trace() -> None:
+    """Telemetry off: no server span, so the request gets ids of its own (not sampled)."""
+    first, second = _untraced({}), _untraced({})
+    assert first.is_valid and second.is_valid
+    assert first.trace_id != second.trace_id
+    assert not first.trace_flags.sampled
+
+
+def test_an_untraced_request_continues_a_valid_traceparent() -> None:
+    continued = _untraced({"traceparent": CALLER})
+    assert trace.format_trace_id(continued.trace_id) == "0af7651916cd43dd8448eb211c80319c"
+    assert trace.format_span_id(continued.span_id) != "b7ad6b7169203331"  # its own span id
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    ["garbage", "00-00000000000000000000000000000000-b7ad6b7169203331-01", "00-xyz-abc-01"],
+)
+def test_an_untraced_request_with_a_malformed_traceparent_starts_fresh(traceparent: str) -> None:
+    fresh = _untraced({"traceparent": traceparent})
+    assert fresh.is_valid
+    assert trace.format_trace_id(fresh.trace_id) != "0af7651916cd43dd8448eb211c80319c"
+
+
+def test_an_untraced_request_under_the_callers_span_gets_a_span_id_of_its_own() -> None:
+    """With the SDK disabled the server instrumentation's no-op tracer makes the caller's
+    (remote) span current: the request continues its trace, unsampled, with its own id."""
+    caller = SpanContext(0xCAFE, 0xBEEF, is_remote=True, trace_flags=TraceFlags(1))
+    token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(caller)))
+    try:
+        own = _untraced({})
+    finally:
+        otel_context.detach(token)
+    assert own.trace_id == 0xCAFE
+    assert own.span_id != 0xBEEF
+    assert not own.is_remote and not own.trace_flags.sampled
+
+
+def test_a_traced_request_keeps_its_server_span(telemetered: Telemetered) -> None:
+    with trace.get_tracer("tests").start_as_current_span("server"):
+        assert telemetry.untraced_context({"traceparent": CALLER}) is None
 
 
 class _Keep(logging.Handler):

@@ -1,6 +1,7 @@
 """ASGI middleware: correlation headers on every response, and the request body limit.
 
-Every response carries its correlation id: ``X-Correlation-ID`` and W3C ``traceresponse``.
+Every response carries its correlation id: ``X-Correlation-ID`` and W3C ``traceresponse``,
+with telemetry off too (the request then runs in a non-recording context of its own).
 
 A pure ASGI middleware, inside the OpenTelemetry one, so the server span is current when
 the response starts; it works for streamed responses because it only touches the
@@ -10,11 +11,13 @@ the response starts; it works for streamed responses because it only touches the
 from __future__ import annotations
 
 from opentelemetry import trace
+from opentelemetry.context import attach, detach
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from telemetry import CORRELATION_HEADER, TRACERESPONSE_HEADER, traceresponse
+from telemetry import CORRELATION_HEADER, TRACERESPONSE_HEADER, traceresponse, untraced_context
 
 
 class CorrelationHeadersMiddleware:
@@ -25,6 +28,8 @@ class CorrelationHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        untraced = untraced_context(Headers(scope=scope))
+        token = attach(untraced) if untraced is not None else None
         context = trace.get_current_span().get_span_context()
 
         async def send_with_headers(message: Message) -> None:
@@ -40,7 +45,11 @@ class CorrelationHeadersMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            if token is not None:
+                detach(token)
 
 
 class BodyLimitMiddleware:
