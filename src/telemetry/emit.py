@@ -106,8 +106,9 @@ class EventEmitter:
             except Exception:
                 _log.exception("audit record for %s could not be written", name)
         now = time.time()
-        # No trace (tracing off, or an event outside any request): every such event has the
-        # all-zero trace id, so a timeline under it would mix every request's story.
+        # No trace (an event outside any request; a runtime driven without the HTTP layer,
+        # which gives untraced requests ids of their own, with tracing off): every such event
+        # has the all-zero trace id, so a timeline under it would mix unrelated stories.
         if self._timeline is not None and context.trace_id:
             try:
                 self._timeline.record(
