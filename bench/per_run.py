@@ -54,9 +54,7 @@ def measure(*, quick: bool) -> RunResult:
     for variant in VARIANTS:
         print(row(f"telemetry {variant}", summarize(samples[variant])))
     print(row("on - off (same round)", overhead) + f"  mean {mean_gap('on', 'off'):.0f}")
-    print(
-        row("tracing - off: spans only", tracing) + f"  mean {mean_gap('tracing', 'off'):.0f}"
-    )
+    print(row("tracing - off: spans only", tracing) + f"  mean {mean_gap('tracing', 'off'):.0f}")
     print(row("off - bare (same round)", off_cost) + f"  mean {mean_gap('off', 'bare'):.0f}")
     print(row("sdk - bare: the trace by hand", floor) + f"  mean {mean_gap('sdk', 'bare'):.0f}")
     on = counts["on"]
