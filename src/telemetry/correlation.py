@@ -1,10 +1,10 @@
 """The correlation id is the trace id: helpers that put it where people look.
 
 Responses carry it as ``X-Correlation-ID`` and as W3C ``traceresponse``; every log line
-carries trace and span id through :class:`TraceContextLogFilter`. With telemetry off a
-request still gets one (:func:`untraced_context`). Incoming ``traceparent``
+carries trace and span id through :class:`TraceContextLogFilter`. Incoming ``traceparent``
 handling is the W3C propagator's: a valid header continues the caller's trace, a malformed
-one is ignored and the request starts a fresh trace.
+one is ignored and the request starts a fresh trace. With telemetry off a request still
+gets a trace id of its own (:func:`untraced_context`).
 """
 
 from __future__ import annotations

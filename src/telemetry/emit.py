@@ -95,7 +95,7 @@ class EventEmitter:
             _log.exception("metrics for %s failed", name)
         context = origin if origin is not None else target.get_span_context()
         # The audit trail does not depend on tracing: with the SDK disabled the record is
-        # still written, with an all-zero trace id.
+        # still written, with the request's untraced trace id (all zeros outside a request).
         summary = None  # the one-line summary, formatted once for the audit and the timeline
         if audited and self._audit is not None:
             try:
