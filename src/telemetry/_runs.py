@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
@@ -58,13 +57,20 @@ def _fail_span(span: Span, exc: BaseException) -> None:
     span.set_attribute(n.ERROR_TYPE, error_type(exc))
 
 
-@contextmanager
-def _activated(ctx: Context) -> Iterator[None]:
-    token = otel_context.attach(ctx)
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
+class _Activated(AbstractContextManager[None]):
+    """``ctx`` attached for one ``with`` block. A class, not a ``@contextmanager``
+    generator: ~0.5 against ~1.3 µs a block, and a run enters ~20 of them."""
+
+    __slots__ = ("_ctx", "_token")
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def __enter__(self) -> None:
+        self._token = otel_context.attach(self._ctx)
+
+    def __exit__(self, *exc_info: object) -> None:
+        otel_context.detach(self._token)
 
 
 class RequestSpan:
@@ -85,7 +91,7 @@ class RequestSpan:
         return self._ended
 
     def activate(self) -> AbstractContextManager[None]:
-        return _activated(self.context)
+        return _Activated(self.context)
 
     def stop(self, outcome: str) -> None:
         if self._ended:
@@ -124,7 +130,7 @@ class _Operation:
         there is no span (telemetry off: the API's no-op tracer), as nothing could read it."""
         if not self._valid:
             return nullcontext()
-        return _activated(self.context)
+        return _Activated(self.context)
 
     def _finish(self) -> float | None:
         """Mark ended; the duration so far, or None when it had already ended."""
