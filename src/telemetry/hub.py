@@ -12,15 +12,17 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 
 from telemetry import audit
+from telemetry._histogram_batch import batch_for
 from telemetry.audit import AUDIT_LOGGER, AuditLog
 from telemetry.emit import EventEmitter
 from telemetry.metrics import MetricsRecorder
 from telemetry.operation_metrics import OperationMetrics
 from telemetry.query import AuditLogger, MetricsCollector
 from telemetry.settings import TelemetrySettings
-from telemetry.setup import Providers
+from telemetry.setup import Providers, exemplars_requested
 from telemetry.spans import SpanFactory
 from telemetry.subscribers import NotificationService, Subscriber, SubscriberFanOut
 from telemetry.timeline import TimelineEntry, TimelineRecorder
@@ -61,7 +63,13 @@ class Telemetry:
             else None
         )
         meter = meter_provider.get_meter(_SCOPE)
-        self._recorder = MetricsRecorder(meter)
+        # Histogram points reach the SDK in batches, off the request path (see the module).
+        self._histograms = batch_for(
+            meter,
+            sdk=isinstance(meter_provider, SdkMeterProvider),
+            exemplars=exemplars_requested(),
+        )
+        self._recorder = MetricsRecorder(meter, batch=self._histograms)
         # The recorder's counts are the ones get_metrics() reads: counted once, per event.
         self.metrics = MetricsCollector(self._recorder.counts)
         self._timeline = TimelineRecorder()
@@ -78,7 +86,9 @@ class Telemetry:
         self.emit = self._emitter.emit
         """Record an event in all four sinks; see :meth:`EventEmitter.emit`."""
         self.spans = SpanFactory(
-            self._emitter, tracer_provider.get_tracer(_SCOPE), OperationMetrics(meter)
+            self._emitter,
+            tracer_provider.get_tracer(_SCOPE),
+            OperationMetrics(meter, self._histograms),
         )
         self.audit: AuditLogger | None = (
             AuditLogger(self._audit_store) if self._audit_store is not None else None
@@ -102,8 +112,11 @@ class Telemetry:
         return self._audit_store.resend_unexported(older_than_s=older_than_s, limit=limit)
 
     def close(self) -> None:
-        """Commit the audit trail's queue and close it; keep this app's counts in the
-        process totals the exported counters report."""
+        """Commit the audit trail's queue and close it; hand this app's queued histogram
+        points to the SDK; keep its counts in the process totals the exported counters
+        report."""
+        if self._histograms is not None:
+            self._histograms.close()
         self._recorder.close()
         if self._audit_store is not None:
             self._audit_store.close()

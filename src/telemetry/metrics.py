@@ -21,9 +21,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
+from opentelemetry.metrics import CallbackOptions, Counter, Meter, Observation
 
 from telemetry import names as n
+from telemetry._histogram_batch import HistogramBatch, PointRecorder, batched
 from telemetry.counts import EventCounts
 from telemetry.events import HITLDecisionMade, TelemetryEvent
 
@@ -145,16 +146,24 @@ class MetricsRecorder:
     counts stay in the process totals without being held live.
     """
 
-    def __init__(self, meter: Meter, counts: EventCounts | None = None) -> None:
+    def __init__(
+        self,
+        meter: Meter,
+        counts: EventCounts | None = None,
+        batch: HistogramBatch | None = None,
+    ) -> None:
+        """``batch``: queue the wait histogram's points there (see
+        :mod:`telemetry._histogram_batch`)."""
         _register_observables(meter)
         self.counts = counts if counts is not None else EventCounts()
         _sources.add(self.counts)
-        self._wait: Histogram = meter.create_histogram(
+        wait = meter.create_histogram(
             n.METRIC_HITL_WAIT,
             unit="s",
             description="Time a tool call waited for its human decision",
             explicit_bucket_boundaries_advisory=_WAIT_BUCKETS,
         )
+        self._wait: PointRecorder = batched(wait, batch)
 
     def record(self, event: TelemetryEvent) -> None:
         """Count ``event`` and record the points it stands for (most events have none)."""

@@ -6,17 +6,19 @@ conventions' client metrics; ``gen_ai.invoke_agent.duration`` and
 ``gen_ai.execute_tool.duration`` follow opentelemetry-util-genai's names for the agent and
 tool operations. Bucket boundaries are the conventions' advice. Attributes are
 low-cardinality (operation, agent, tool, provider, model, server, ``error.type``): never a
-session, call or trace id. Points are recorded whatever the sampler decided.
+session, call or trace id. Points are recorded whatever the sampler decided, and handed to
+the SDK in batches when a :class:`~telemetry._histogram_batch.HistogramBatch` is given.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from opentelemetry.metrics import Histogram, Meter
+from opentelemetry.metrics import Meter
 from opentelemetry.util.types import AttributeValue
 
 from telemetry import names as n
+from telemetry._histogram_batch import HistogramBatch, PointRecorder, batched
 
 _DURATION_BUCKETS: Final = (
     0.01,
@@ -37,30 +39,39 @@ _DURATION_BUCKETS: Final = (
 _TOKEN_BUCKETS: Final = tuple(4**power for power in range(14))  # 1 … 67,108,864
 
 
-def _duration(meter: Meter, name: str, description: str) -> Histogram:
-    return meter.create_histogram(
+def _duration(
+    meter: Meter, name: str, description: str, batch: HistogramBatch | None
+) -> PointRecorder:
+    histogram = meter.create_histogram(
         name,
         unit="s",
         description=description,
         explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
     )
+    return batched(histogram, batch)
 
 
 class OperationMetrics:
     """Records the duration (and, for model calls, token) histograms of finished operations."""
 
-    def __init__(self, meter: Meter) -> None:
-        self._agent = _duration(meter, n.METRIC_INVOKE_AGENT_DURATION, "Duration of agent runs")
-        self._tool = _duration(meter, n.METRIC_EXECUTE_TOOL_DURATION, "Duration of tool calls")
-        self._client = _duration(
-            meter, n.METRIC_CLIENT_OPERATION_DURATION, "Duration of model calls"
+    def __init__(self, meter: Meter, batch: HistogramBatch | None = None) -> None:
+        """``batch``: queue the points there (see :mod:`telemetry._histogram_batch`)."""
+        self._agent = _duration(
+            meter, n.METRIC_INVOKE_AGENT_DURATION, "Duration of agent runs", batch
         )
-        self._tokens = meter.create_histogram(
+        self._tool = _duration(
+            meter, n.METRIC_EXECUTE_TOOL_DURATION, "Duration of tool calls", batch
+        )
+        self._client = _duration(
+            meter, n.METRIC_CLIENT_OPERATION_DURATION, "Duration of model calls", batch
+        )
+        tokens = meter.create_histogram(
             n.METRIC_CLIENT_TOKEN_USAGE,
             unit="{token}",
             description="Tokens used per model call, by token type",
             explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
         )
+        self._tokens = batched(tokens, batch)
 
     def agent_finished(self, agent: str, duration_s: float, error: str | None) -> None:
         attributes: dict[str, AttributeValue] = {

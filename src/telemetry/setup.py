@@ -151,6 +151,13 @@ def exemplar_filter() -> ExemplarFilter | None:
     return AlwaysOffExemplarFilter()
 
 
+def exemplars_requested() -> bool:
+    """Whether ``OTEL_METRICS_EXEMPLAR_FILTER`` asks for exemplars (anything but unset or
+    ``always_off``): histogram points then need their span context when recorded."""
+    chosen = os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER", "").strip().lower()
+    return chosen not in ("", "always_off")
+
+
 def _build_providers() -> Providers:
     resource = _resource()
     meter_provider = MeterProvider(
