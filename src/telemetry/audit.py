@@ -8,13 +8,21 @@ unacknowledged is sent again by :meth:`AuditLog.resend_unexported`.
 Group commit. A commit costs ~30 µs of CPU whatever it holds (``bench/per_audit.py``), so
 :meth:`AuditLog.write` queues the record in memory and the queue is committed, in one
 transaction, at the moments that need it: a durable write (below), the end of each request
-(the emit layer calls :meth:`AuditLog.flush` when a request's trace finishes), a query,
+(the emit layer calls :meth:`AuditLog.commit` when a request's trace finishes), a query,
 :meth:`AuditLog.close`, and at the latest every :data:`COMMIT_INTERVAL_S` by a background
 thread ("audit-writer") for records emitted outside any request. Committing on the
 caller's thread at those points costs less CPU than waking a writer thread for every
 request (its wake-ups and GIL hand-overs cost more than the batching saved), and in a
 running service a commit costs ~0.1 ms of CPU (its code is cold by then), so an agent run
-with one approval and four audit records makes one commit, at the decision. Outbox
+with one approval and four audit records makes one commit, at the decision.
+
+Shipping. A committed record's log record is emitted by the writer thread at its next
+period, with every record committed since: building a log record costs the SDK ~15 µs in a
+loop and several times that on a request path whose code has gone cold
+(``bench/per_run.py``), and the log pipeline batches them anyway (its processor exports
+every second), so the requests that commit (a decision, a request's end) do not pay for it.
+:meth:`AuditLog.flush` and :meth:`AuditLog.close` ship at once; past :data:`MAX_UNSHIPPED`
+committed records the committing thread ships them (memory stays bounded). Outbox
 invariant: a record's log record is emitted only after its row is committed, so nothing is
 shipped (or acknowledged) that a crash could still take back.
 
@@ -25,8 +33,10 @@ sent to a human implies its record is on disk. A ``durable=False`` record is com
 its request ends (or by the next durable write), within :data:`COMMIT_INTERVAL_S` while its
 request waits for a human, and later only while commits fail (they are retried, see
 below). A ``kill -9`` before that loses such a record and nothing else: it has not been
-shipped either, so no downstream store holds a record the local one lacks. Exiting without
-``close`` is a crash. (``synchronous=NORMAL``: a commit survives the process dying, while an
+shipped either, so no downstream store holds a record the local one lacks. A committed
+record whose log record a crash kept from being emitted stays unacknowledged in the outbox
+and is sent again (:meth:`AuditLog.resend_unexported`). Exiting without ``close`` is a
+crash. (``synchronous=NORMAL``: a commit survives the process dying, while an
 OS crash or power loss can roll back the last commits.)
 
 Failures. Records are never dropped to bound memory: past ``max_queued`` queued records
@@ -44,6 +54,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +73,7 @@ __all__ = [
     "COMMIT_INTERVAL_S",
     "INSERT_RECORD",
     "MAX_QUEUED",
+    "MAX_UNSHIPPED",
     "RESEND_BATCH",
     "RESEND_PROBE",
     "RETRY_S",
@@ -98,7 +110,11 @@ RESEND_BATCH = 500
 RESEND_PROBE = 20
 COMMIT_INTERVAL_S = 0.5
 """The writer thread's period: the longest a non-durable record waits for its commit when
-nothing else commits it first (a request's end usually does)."""
+nothing else commits it first (a request's end usually does), and a committed record for
+its log record."""
+MAX_UNSHIPPED = 1_000
+"""Committed records whose log records wait for the writer thread, beyond which the
+committing thread emits them itself."""
 MAX_QUEUED = 10_000
 """Queued records beyond which ``write`` commits inline (back-pressure) instead of growing
 the queue: ~12 MB (measured for 10,000 HITL decisions), reached only if commits fall
@@ -163,6 +179,7 @@ class AuditLog:
         self._commit_lock = threading.Lock()
         self._queued = threading.Lock()
         self._queue: list[_Pending] = []
+        self._unshipped: deque[_Pending] = deque()  # committed, log record not yet emitted
         self._closed = False
         self._stopping = threading.Event()
         self._commit_interval_s = commit_interval_s
@@ -181,7 +198,8 @@ class AuditLog:
         durable: bool = False,
         summary: str | None = None,
     ) -> AuditRecord:
-        """Record ``event``; its log record (with ``context`` as its trace) follows the commit.
+        """Record ``event``; its log record (with ``context`` as its trace) follows the commit,
+        from the writer thread.
 
         ``durable=False`` queues the record for the writer thread and returns at once; it
         never raises for a commit failure. ``durable=True`` commits this record and every
@@ -201,22 +219,30 @@ class AuditLog:
         if closed:
             _log.error("audit log closed: record %s (%s) dropped", record.record_id, event.name)
         elif durable:
-            self._commit_queued(pending)
+            self._commit_queued(pending, ship=False)
         elif queued > self._max_queued:
             try:
-                self._commit_queued(None)
+                self._commit_queued(None, ship=False)
             except Exception:  # the records stay queued; the writer thread retries them
                 _log.exception("audit back-pressure commit failed")
         return record
 
+    def commit(self) -> None:
+        """Commit everything queued so far, on this thread; the writer thread ships it.
+
+        On return every record written before the call is committed (a batch the writer
+        thread holds is finished first). Raises if the commit fails; the records stay queued.
+        """
+        self._commit_queued(None, ship=False)
+
     def flush(self) -> None:
-        """Commit everything queued so far, on this thread, then emit its log records.
+        """Commit everything queued so far, on this thread, then emit the log records of
+        every committed record not shipped yet.
 
         On return every record written before the call is committed and its log record
-        emitted (a batch the writer thread holds is finished first). Raises if the commit
-        fails; the records stay queued.
+        emitted. Raises if the commit fails; the records stay queued.
         """
-        self._commit_queued(None)
+        self._commit_queued(None, ship=True)
 
     def close(self) -> None:
         """Commit what is still queued, stop the writer thread, close the file.
@@ -251,7 +277,7 @@ class AuditLog:
         order they were written: reading the table backwards from its end needs no index
         and no sort (``ORDER BY ts`` sorted the whole table: ~240 ms at 200,000 records,
         against ~0.3 ms). A session's records are found by scanning back from the end."""
-        self.flush()
+        self.commit()
         with self._lock:
             rows = self._db.execute(
                 "SELECT record_id, ts, event_type, session_id, trace_id, span_id, attributes,"
@@ -265,7 +291,7 @@ class AuditLog:
     def unexported(self, *, older_than_s: float = 0.0, limit: int = -1) -> list[AuditRecord]:
         """The oldest records no exporter has acknowledged yet (the outbox's backlog);
         ``limit`` < 0 means all of them."""
-        self.flush()
+        self.commit()
         cutoff = time.time() - older_than_s
         with self._lock:
             rows = self._db.execute(
@@ -291,42 +317,54 @@ class AuditLog:
         return len(records)
 
     def _run_writer(self) -> None:
-        """The writer thread: every :data:`COMMIT_INTERVAL_S`, commit what is queued; until
-        closed. A failure is logged and retried after :data:`RETRY_S`, never ends the thread."""
+        """The writer thread: every :data:`COMMIT_INTERVAL_S`, commit what is queued and ship
+        what is committed; until closed. A failure is logged and retried after
+        :data:`RETRY_S`, never ends the thread."""
         while not self._stopping.wait(self._commit_interval_s):
             try:
-                self._commit_queued(None)
+                self._commit_queued(None, ship=True)
             except Exception:
                 _log.exception("audit batch commit failed; retrying in %.1f s", RETRY_S)
                 self._stopping.wait(RETRY_S)
 
-    def _commit_queued(self, extra: _Pending | None) -> None:
-        """Commit the queue (and ``extra`` after it) in one transaction, then emit each
-        record's log record. On failure the batch goes back to the head of the queue."""
+    def _commit_queued(self, extra: _Pending | None, *, ship: bool) -> None:
+        """Commit the queue (and ``extra`` after it) in one transaction; then, with ``ship``
+        or past :data:`MAX_UNSHIPPED`, emit the log records of every committed record not
+        shipped yet. On failure the batch goes back to the head of the queue."""
         with self._commit_lock:
-            with self._lock:
+            self._commit_batch(extra)
+            if ship or len(self._unshipped) >= MAX_UNSHIPPED:
+                unshipped = self._unshipped
+                while unshipped:
+                    pending = unshipped.popleft()
+                    self._emit_log(pending.record, pending.context)
+
+    def _commit_batch(self, extra: _Pending | None) -> None:
+        """Under ``_commit_lock``: commit the queue (and ``extra``), then queue its records
+        for shipping."""
+        with self._lock:
+            with self._queued:
+                batch, self._queue = self._queue, []
+            if extra is not None:
+                batch.append(extra)
+            if not batch:
+                return
+            if not self._db_open:  # a write that raced close()
+                _log.error("audit log closed: %d records dropped", len(batch))
+                return
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany(INSERT_RECORD, [pending.row for pending in batch])
+                self._db.execute("COMMIT")
+            except BaseException:
                 with self._queued:
-                    batch, self._queue = self._queue, []
-                if extra is not None:
-                    batch.append(extra)
-                if not batch:
-                    return
-                if not self._db_open:  # a write that raced close()
-                    _log.error("audit log closed: %d records dropped", len(batch))
-                    return
-                try:
-                    self._db.execute("BEGIN")
-                    self._db.executemany(INSERT_RECORD, [pending.row for pending in batch])
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    with self._queued:
-                        self._queue[:0] = batch
-                    if self._db.in_transaction:
-                        with contextlib.suppress(sqlite3.Error):
-                            self._db.execute("ROLLBACK")
-                    raise
-            for pending in batch:
-                self._emit_log(pending.record, pending.context)
+                    self._queue[:0] = batch
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
+        if self._ship:
+            self._unshipped.extend(batch)
 
     def _emit_log(self, record: AuditRecord, context: SpanContext) -> None:
         if not self._ship:

@@ -55,7 +55,7 @@ class EventEmitter:
         if self._audit is None:
             return
         try:
-            self._audit.flush()
+            self._audit.commit()
         except Exception:
             _log.exception("audit records could not be committed; the writer thread retries")
 

@@ -111,6 +111,15 @@ class Telemetry:
         limit = audit.RESEND_BATCH if audit.delivery.healthy else audit.RESEND_PROBE
         return self._audit_store.resend_unexported(older_than_s=older_than_s, limit=limit)
 
+    def flush(self) -> None:
+        """Commit the audit trail and emit the log records its writer thread has not
+        shipped yet; the logger provider's ``force_flush`` then exports them. The service
+        never needs it (the writer thread ships every :data:`audit.COMMIT_INTERVAL_S`); a
+        reader of log exporters (a test) does. Histogram points need nothing: every metric
+        collection hands them over first."""
+        if self._audit_store is not None:
+            self._audit_store.flush()
+
     def close(self) -> None:
         """Commit the audit trail's queue and close it; hand this app's queued histogram
         points to the SDK; keep its counts in the process totals the exported counters

@@ -148,7 +148,7 @@ async def test_no_secret_in_spans_logs_audit_or_error_bodies(
     Secrets travel in headers and bodies, where a client may put them; not in URL paths,
     which the HTTP instrumentation records verbatim (``url.path``) and 404 messages echo,
     as they should: a URL is not a place for a secret."""
-    _, url = keyed
+    app, url = keyed
     # The service logs at INFO (cli: install_log_correlation). At DEBUG, aiosqlite logs every
     # statement with its parameters (message text included): never run it at DEBUG with
     # real traffic.
@@ -198,6 +198,7 @@ async def test_no_secret_in_spans_logs_audit_or_error_bodies(
             bodies.append(response.text)
         audit = (await http.get("/v1/audit", params={"limit": 10_000}, headers=good)).json()
         metrics = (await http.get("/v1/metrics", headers=good)).text
+    app.state.runtime.telemetry.flush()  # the audit log records the writer thread would ship
     secrets = [KEY, PROVIDER_KEY]
     found: list[str] = []
     spans = telemetered.spans()

@@ -1,6 +1,7 @@
 """The audit outbox (DESIGN §4): committed to SQLite first, then OTel log records; resend what
 the Collector has not acknowledged. Group commit: queued records reach the file through the
-writer thread, a durable write, a flush, a query or close, never after their log record.
+writer thread, a durable write, a flush, a query or close, never after their log record; the
+log records are emitted by the writer thread, a flush or close, off the committing request.
 
 What is on disk is read through a second, independent sqlite3 connection to the file."""
 
@@ -93,6 +94,7 @@ def test_write_stores_and_ships_the_record(audit: AuditLog, telemetered: Telemet
     assert record.session_id == "s1"
     assert record.attributes[n.HITL_DECISION] == "APPROVE"
     assert audit.query() == [record]
+    audit.flush()  # what the writer thread does at its next period
     (log,) = telemetered.logs()
     assert log.log_record.trace_id == 0xA1
     assert log.log_record.span_id == 0xB2
@@ -156,6 +158,7 @@ def test_resend_unexported_emits_the_same_record_ids(
     audit: AuditLog, telemetered: Telemetered
 ) -> None:
     written = [_write(audit, _deleted("s1")), _write(audit, _decision("s1", "c1"))]
+    audit.flush()
     assert audit.resend_unexported(older_than_s=0) == 2
     ids = [r.record_id for r in written]
     assert _record_ids(telemetered) == ids + ids
@@ -166,6 +169,7 @@ def test_resend_unexported_emits_the_same_record_ids(
 def test_resend_waits_for_older_than(audit: AuditLog, telemetered: Telemetered) -> None:
     _write(audit, _deleted("s1"))
     assert audit.resend_unexported(older_than_s=3600) == 0
+    audit.flush()
     assert len(telemetered.logs()) == 1
 
 
@@ -203,6 +207,7 @@ def test_hub_resend_audit(telemetered: Telemetered, tmp_path: Path) -> None:
     try:
         with trace.get_tracer("tests").start_as_current_span("s"):
             hub.emit(_deleted("s1"))
+        hub.flush()
         assert hub.resend_audit(older_than_s=0) == 1
         assert len(set(_record_ids(telemetered))) == 1
         assert len(telemetered.logs()) == 2
@@ -241,6 +246,8 @@ def test_a_durable_write_is_on_disk_when_it_returns(
 ) -> None:
     record = _write(held, _decision("s1", "c1"), durable=True)
     assert _on_disk(tmp_path / "audit.db") == [record.record_id]
+    assert telemetered.logs() == []  # shipped by the writer thread, not the committing request
+    held.flush()
     assert _record_ids(telemetered) == [record.record_id]
 
 
@@ -263,7 +270,20 @@ def test_a_durable_write_commits_the_records_queued_before_it(
     deleted = _write(held, _deleted("s1"), durable=True)
     ids = [r.record_id for r in [*queued, deleted]]
     assert _on_disk(tmp_path / "audit.db") == ids
+    held.flush()
     assert _record_ids(telemetered) == ids
+
+
+def test_past_the_shipping_bound_the_committing_thread_ships(
+    held: AuditLog, telemetered: Telemetered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Committed records wait for the writer thread only up to a bound: memory stays bounded
+    even if that thread is stalled."""
+    monkeypatch.setattr(audit_module, "MAX_UNSHIPPED", 3)
+    written = [_write(held, _deleted(f"s{i}"), durable=True) for i in range(2)]
+    assert telemetered.logs() == []
+    written.append(_write(held, _deleted("s2"), durable=True))
+    assert _record_ids(telemetered) == [r.record_id for r in written]
 
 
 @pytest.mark.parametrize("count", [1, 100])
@@ -474,6 +494,8 @@ def test_a_full_queue_commits_inline(telemetered: Telemetered, tmp_path: Path) -
         assert _on_disk(path) == []
         written.append(_write(log, _deleted("s3")))  # one past the bound
         assert _on_disk(path) == [r.record_id for r in written]
+        assert telemetered.logs() == []  # committed inline, shipped by the writer thread
+        log.flush()
         assert len(telemetered.logs()) == 4
     finally:
         log.close()

@@ -204,6 +204,7 @@ def test_audited_event_emits_a_log_record_in_the_same_trace(
         hub.emit(_switch())
     assert hub.audit is not None
     (record,) = hub.audit.get_audit_log()
+    hub.flush()  # the log record follows the commit, from the audit writer thread
     (log,) = telemetered.logs()
     assert log.log_record.trace_id == span.get_span_context().trace_id
     attributes = log.log_record.attributes or {}
@@ -239,6 +240,7 @@ def test_origin_decides_the_audit_trace_while_the_event_lands_on_span(
     assert hub.audit is not None
     (record,) = hub.audit.get_audit_log()
     assert record["trace_id"] == _trace_id(waiting)
+    hub.flush()
     (log,) = telemetered.logs()
     assert log.log_record.trace_id == waiting.get_span_context().trace_id
 

@@ -156,21 +156,21 @@ def test_unsampled_request_still_finishes_and_counts(
     assert unsampled.metric(n.METRIC_INVOKE_AGENT_DURATION) == 2
 
 
-class CountingFlushes:
+class CountingCommits:
     """An audit store that only counts commits of its queue."""
 
     def __init__(self) -> None:
-        self.flushes = 0
+        self.commits = 0
 
     def write(self, *args: object, **kwargs: object) -> None:
         pass
 
-    def flush(self) -> None:
-        self.flushes += 1
+    def commit(self) -> None:
+        self.commits += 1
 
 
 def test_finishing_a_request_commits_its_audit_records_once(telemetered: Telemetered) -> None:
-    store = CountingFlushes()
+    store = CountingCommits()
     meter = metrics.get_meter("tests")
     recorder = MetricsRecorder(meter)
     emitter = EventEmitter(
@@ -179,8 +179,8 @@ def test_finishing_a_request_commits_its_audit_records_once(telemetered: Telemet
     factory = SpanFactory(emitter, trace.get_tracer("tests"), OperationMetrics(meter))
     request = telemetry.RequestTrace(factory, "s1")
     request.agent("coder")
-    assert store.flushes == 0
+    assert store.commits == 0
     request.finish(n.OUTCOME_COMPLETED)
     request.finish(n.OUTCOME_COMPLETED)
-    assert store.flushes == 1
+    assert store.commits == 1
     recorder.close()

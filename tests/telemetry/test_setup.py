@@ -281,6 +281,7 @@ def test_log_export_acknowledges_audit_records_or_counts_the_drop(
         context = SpanContext(1, 2, is_remote=False, trace_flags=TraceFlags(1))
         attributes = event.attributes(telemetry.TelemetrySettings())
         record = audit.write(event, attributes, context, durable=True)
+        audit.flush()
         batch = telemetered.logs()
         assert len(batch) == 1
 
