@@ -6,7 +6,8 @@ the audit writer thread's commits count as much as the caller's work):
 - ``write`` (group commit): records queued, committed by the writer thread; every timed
   batch ends with ``flush()`` so all of its commits fall inside the measurement;
 - ``write(durable=True)``: committed on the caller's thread before it returns, one commit
-  per event when nothing else is queued (a HITL decision, a session delete);
+  per event when nothing else is queued (a HITL decision, a session delete); the log
+  records, which the writer thread emits, are emitted by a flush at the end of the batch;
 - a bare single-row SQLite insert committed per event (WAL, ``synchronous=NORMAL``): what
   a commit costs without the audit layer.
 Then events/s with 1, 4 and 16 threads writing at once (the group-committed ones flushed
@@ -70,7 +71,10 @@ class AuditBench:
         self.audit.flush()
 
     def durable(self, n: int) -> None:
+        """``n`` durable writes, then a flush: their log records, which the writer thread
+        emits, are emitted on return."""
         self._write(n, durable=True)
+        self.audit.flush()
 
     def bare(self, n: int) -> None:
         for _ in range(n):
@@ -137,7 +141,8 @@ def measure(*, quick: bool) -> dict[str, Summary]:
     print(
         "  batching: queued records are committed together at the end of their request"
         " (here each batch's flush), by a durable write with everything queued before it, or"
-        f" by the writer thread within {COMMIT_INTERVAL_S:g} s; log records follow the commit."
+        f" by the writer thread within {COMMIT_INTERVAL_S:g} s; the writer thread emits the"
+        " log records of what was committed (here each batch's flush)."
     )
     return result
 

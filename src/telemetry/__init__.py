@@ -20,6 +20,7 @@ Usage
                                      session_id=session_id), span=run.span)
     run.stop("completed"); request.stop("completed")
     hub.metrics.get_metrics(); hub.audit.get_audit_log(session_id=session_id)
+    hub.flush()                                # tests: emit the audit log records now
 
     telemetry.shutdown()                       # flushes, bounded by a deadline
 
