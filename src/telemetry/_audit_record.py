@@ -1,4 +1,5 @@
-"""One audit record: its shape, its SQLite table and row, and how a row reads back.
+"""One audit record: its shape, its SQLite table and row, how a row reads back, and the
+OTel log record it is shipped as.
 
 Kept apart from the outbox (:mod:`telemetry.audit`, which re-exports it): the record's
 shape and storage format change for other reasons than when and how records are committed.
@@ -25,8 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanContext
+from opentelemetry._logs import Logger, SeverityNumber
+from opentelemetry.trace import NonRecordingSpan, SpanContext
 
+from telemetry import names as n
 from telemetry.events import Attributes, TelemetryEvent
 
 SCHEMA = """
@@ -140,3 +143,26 @@ def record_from_row(row: tuple[Any, ...]) -> AuditRecord:
         attributes=json.loads(row[6]),
         summary=row[7],
     )
+
+
+def emit_log_record(logger: Logger, record: AuditRecord, context: SpanContext) -> None:
+    """``record`` as an OTel log record in ``context``'s trace. It repeats the record id, so
+    a downstream store can drop the copies that re-sending after an outage produces."""
+    logger.emit(
+        timestamp=int(record.timestamp * 1e9),
+        context=trace.set_span_in_context(NonRecordingSpan(context)),
+        severity_number=SeverityNumber.INFO,
+        severity_text="INFO",
+        event_name=record.event_type,
+        body=record.summary or record.event_type,
+        attributes={
+            **_log_safe(record.attributes),
+            n.AUDIT_EVENT_TYPE: record.event_type,
+            n.AUDIT_RECORD_ID: record.record_id,
+            **({n.SESSION_ID: record.session_id} if record.session_id else {}),
+        },
+    )
+
+
+def _log_safe(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attributes.items() if isinstance(v, str | bool | int | float)}

@@ -60,12 +60,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from opentelemetry import trace
-from opentelemetry._logs import Logger, SeverityNumber, get_logger
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry._logs import Logger, get_logger
+from opentelemetry.trace import SpanContext, TraceFlags
 
-from telemetry import names as n
-from telemetry._audit_record import INSERT_RECORD, SCHEMA, AuditRecord, record_from_row
+from telemetry._audit_record import (
+    INSERT_RECORD,
+    SCHEMA,
+    AuditRecord,
+    emit_log_record,
+    record_from_row,
+)
 from telemetry.events import Attributes, TelemetryEvent
 
 __all__ = [
@@ -332,12 +336,14 @@ class AuditLog:
         or past :data:`MAX_UNSHIPPED`, emit the log records of every committed record not
         shipped yet. On failure the batch goes back to the head of the queue."""
         with self._commit_lock:
-            self._commit_batch(extra)
-            if ship or len(self._unshipped) >= MAX_UNSHIPPED:
-                unshipped = self._unshipped
-                while unshipped:
-                    pending = unshipped.popleft()
-                    self._emit_log(pending.record, pending.context)
+            try:
+                self._commit_batch(extra)
+            finally:  # what earlier commits made durable ships even if this one failed
+                if ship or len(self._unshipped) >= MAX_UNSHIPPED:
+                    unshipped = self._unshipped
+                    while unshipped:
+                        pending = unshipped.popleft()
+                        self._emit_log(pending.record, pending.context)
 
     def _commit_batch(self, extra: _Pending | None) -> None:
         """Under ``_commit_lock``: commit the queue (and ``extra``), then queue its records
@@ -370,20 +376,7 @@ class AuditLog:
         if not self._ship:
             return
         try:
-            self._logger.emit(
-                timestamp=int(record.timestamp * 1e9),
-                context=trace.set_span_in_context(NonRecordingSpan(context)),
-                severity_number=SeverityNumber.INFO,
-                severity_text="INFO",
-                event_name=record.event_type,
-                body=record.summary or record.event_type,
-                attributes={
-                    **_log_safe(record.attributes),
-                    n.AUDIT_EVENT_TYPE: record.event_type,
-                    n.AUDIT_RECORD_ID: record.record_id,
-                    **({n.SESSION_ID: record.session_id} if record.session_id else {}),
-                },
-            )
+            emit_log_record(self._logger, record, context)
         except Exception:  # the record is committed; shipping it again is the outbox's job
             _log.exception("audit log record could not be emitted")
 
@@ -406,7 +399,3 @@ class AuditLog:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 raise
-
-
-def _log_safe(attributes: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in attributes.items() if isinstance(v, str | bool | int | float)}

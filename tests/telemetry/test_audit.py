@@ -321,6 +321,23 @@ def test_a_failed_batch_leaves_no_row_and_stays_queued(
     assert _on_disk(path) == [r.record_id for r in written]
 
 
+def test_a_failed_commit_still_ships_what_earlier_commits_made_durable(
+    held: AuditLog, telemetered: Telemetered, tmp_path: Path
+) -> None:
+    committed = _write(held, _deleted("s1"), durable=True)  # committed, not shipped yet
+    refused = _write(held, _decision("s1", "c1"))
+    with closing(sqlite3.connect(tmp_path / "audit.db")) as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON audit_records"
+            " BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END"
+        )
+        db.commit()
+        with pytest.raises(sqlite3.IntegrityError):
+            held.flush()
+    assert _record_ids(telemetered) == [committed.record_id]
+    assert refused.record_id not in _on_disk(tmp_path / "audit.db")
+
+
 def test_record_ids_are_unique_time_ordered_uuid7s(held: AuditLog) -> None:
     """Time-ordered ids keep a batch's primary-key entries on one index leaf."""
     before_ms = int(time.time() * 1000)
