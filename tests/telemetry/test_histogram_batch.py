@@ -5,12 +5,13 @@ nothing is lost to concurrency or to closing; exemplars keep their span when ask
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from opentelemetry import _logs, context
-from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.metrics import Meter, NoOpMeterProvider
 from opentelemetry.sdk.metrics import AlwaysOnExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -26,6 +27,22 @@ POINTS: list[tuple[float, dict[str, Any]]] = [
     (40.0, {"agent": "coder", "error.type": "TimeoutError"}),
     (0.25, {"agent": "ask"}),
 ]
+
+
+class Batched(NamedTuple):
+    reader: InMemoryMetricReader
+    meter: Meter
+    batch: HistogramBatch
+
+
+@pytest.fixture
+def batched() -> Iterator[Batched]:
+    """An SDK meter with one in-memory reader, and a batch for it (closed after the test)."""
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("t")
+    batch = HistogramBatch(meter)
+    yield Batched(reader, meter, batch)
+    batch.close()
 
 
 def _histogram_points(reader: InMemoryMetricReader, name: str) -> dict[Any, HistogramDataPoint]:
@@ -106,71 +123,57 @@ def test_every_reader_of_the_provider_sees_the_points() -> None:
         batch.close()
 
 
-def test_the_queue_is_bounded_and_the_points_over_it_reach_the_sdk() -> None:
-    reader = InMemoryMetricReader()
-    meter = MeterProvider(metric_readers=[reader]).get_meter("t")
-    batch = HistogramBatch(meter)
-    try:
-        histogram = batch.wrap(meter.create_histogram("h"))
-        for _ in range(MAX_PENDING - 1):
-            histogram.record(1, {})
-        assert len(batch.pending) == MAX_PENDING - 1
-        histogram.record(1, {})  # reaching the bound hands the queue over on this thread
-        assert not batch.pending
+def test_the_queue_is_bounded_and_the_points_over_it_reach_the_sdk(batched: Batched) -> None:
+    reader, meter, batch = batched
+    histogram = batch.wrap(meter.create_histogram("h"))
+    for _ in range(MAX_PENDING - 1):
         histogram.record(1, {})
-        assert _histogram_points(reader, "h")[frozenset()].count == MAX_PENDING + 1
-    finally:
-        batch.close()
+    assert len(batch.pending) == MAX_PENDING - 1
+    histogram.record(1, {})  # reaching the bound hands the queue over on this thread
+    assert not batch.pending
+    histogram.record(1, {})
+    assert _histogram_points(reader, "h")[frozenset()].count == MAX_PENDING + 1
 
 
-def test_concurrent_recording_and_collection_lose_and_repeat_nothing() -> None:
-    reader = InMemoryMetricReader()
-    meter = MeterProvider(metric_readers=[reader]).get_meter("t")
-    batch = HistogramBatch(meter)
+def test_concurrent_recording_and_collection_lose_and_repeat_nothing(batched: Batched) -> None:
+    reader, meter, batch = batched
     threads, per_thread = 4, 5_000
-    try:
-        histogram = batch.wrap(meter.create_histogram("h"))
-        start = threading.Barrier(threads + 1)
+    histogram = batch.wrap(meter.create_histogram("h"))
+    start = threading.Barrier(threads + 1)
 
-        def record() -> None:
-            start.wait()
-            for _ in range(per_thread):
-                histogram.record(1, {"k": "v"})
-
-        workers = [threading.Thread(target=record) for _ in range(threads)]
-        for worker in workers:
-            worker.start()
+    def record() -> None:
         start.wait()
-        collections = 0
-        while any(worker.is_alive() for worker in workers):
-            reader.get_metrics_data()
-            collections += 1
-        for worker in workers:
-            worker.join()
-        point = _histogram_points(reader, "h")[frozenset({("k", "v")})]
-        assert point.count == threads * per_thread and point.sum == threads * per_thread
-        assert collections > 1
-    finally:
-        batch.close()
+        for _ in range(per_thread):
+            histogram.record(1, {"k": "v"})
+
+    workers = [threading.Thread(target=record) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    start.wait()
+    collections = 0
+    while any(worker.is_alive() for worker in workers):
+        reader.get_metrics_data()
+        collections += 1
+    for worker in workers:
+        worker.join()
+    point = _histogram_points(reader, "h")[frozenset({("k", "v")})]
+    assert point.count == threads * per_thread and point.sum == threads * per_thread
+    assert collections > 1
 
 
-def test_closing_hands_the_queue_over_and_detaches_the_batch() -> None:
-    reader = InMemoryMetricReader()
-    meter = MeterProvider(metric_readers=[reader]).get_meter("t")
-    closed, live = HistogramBatch(meter), HistogramBatch(meter)
-    try:
-        histogram = meter.create_histogram("h")
-        closed.wrap(histogram).record(1, {})
-        closed.close()
-        assert not closed.pending  # handed over at close, before any collection
-        # A point queued after close is no longer drained by collections; a second batch on
-        # the same meter (a restarted app) still is, through the meter's one hook.
-        closed.wrap(histogram).record(10, {})
-        live.wrap(histogram).record(100, {})
-        assert _histogram_points(reader, "h")[frozenset()].sum == 101
-        assert len(closed.pending) == 1 and not live.pending
-    finally:
-        live.close()
+def test_closing_hands_the_queue_over_and_detaches_the_batch(batched: Batched) -> None:
+    reader, meter, live = batched
+    closed = HistogramBatch(meter)
+    histogram = meter.create_histogram("h")
+    closed.wrap(histogram).record(1, {})
+    closed.close()
+    assert not closed.pending  # handed over at close, before any collection
+    # A point queued after close is no longer drained by collections; a second batch on the
+    # same meter (a restarted app) still is, through the meter's one hook.
+    closed.wrap(histogram).record(10, {})
+    live.wrap(histogram).record(100, {})
+    assert _histogram_points(reader, "h")[frozenset()].sum == 101
+    assert len(closed.pending) == 1 and not live.pending
 
 
 def test_points_go_at_once_without_an_sdk_provider_or_with_exemplars() -> None:
