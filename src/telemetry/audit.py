@@ -75,7 +75,6 @@ from telemetry.events import Attributes, TelemetryEvent
 __all__ = [
     "AUDIT_LOGGER",
     "COMMIT_INTERVAL_S",
-    "INSERT_RECORD",
     "MAX_QUEUED",
     "MAX_UNSHIPPED",
     "RESEND_BATCH",
