@@ -1,7 +1,8 @@
 """The "no telemetry at all" floor: the layer's span factories and emit call replaced by
 stubs, in the benchmark process only and for the runs that ask for it, so ``off - bare`` is
 what the layer costs when it is disabled. Domain code still builds its pydantic events
-(they also feed the SSE stream)."""
+(they also feed the SSE stream). :func:`unaudited` stubs out the audit trail alone, to
+split that cost between the durable audit trail and the rest of the layer."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, Span, SpanContext
 
-from telemetry import Telemetry, emit, spans
+from telemetry import Telemetry, audit, emit, spans
 
 _FACTORIES = ("request", "agent", "tool", "handoff", "decision")
 
@@ -65,6 +66,18 @@ def _null_decision(*args: Any, **kwargs: Any) -> Iterator[Span]:
 
 def _null_emit(*args: Any, **kwargs: Any) -> None:
     return None
+
+
+@contextmanager
+def unaudited() -> Iterator[None]:
+    """No audit record written (nor committed, nor shipped) while the block runs; the rest of
+    the layer as it is."""
+    saved = audit.AuditLog.write
+    audit.AuditLog.write = _null_emit  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        audit.AuditLog.write = saved  # type: ignore[method-assign]
 
 
 @contextmanager

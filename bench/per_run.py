@@ -1,12 +1,12 @@
 """Benchmark 1: CPU per agent run in process, telemetry recording vs spans only vs off vs
-stubbed out vs the same trace written by hand on the raw SDK.
+off without the audit trail vs stubbed out vs the same trace written by hand on the raw SDK.
 
-One worker process runs the five variants (:mod:`bench.run_worker`) run after run, the
+One worker process runs the six variants (:mod:`bench.run_worker`) run after run, the
 order rotating each round; each run's CPU (``time.process_time``: every thread, so the
 batch processors' export threads count) is one sample. A difference (on - off, tracing - off,
-off - bare, sdk - bare) is taken within each round, between runs made moments apart in the same
-process, and summarised over the rounds: the median, and the mean (which keeps the odd
-run that a garbage collection or a neighbour stretched).
+off - bare, off - unaudited, sdk - bare) is taken within each round, between runs made
+moments apart in the same process, and summarised over the rounds: the median, and the mean
+(which keeps the odd run that a garbage collection or a neighbour stretched).
 """
 
 from __future__ import annotations
@@ -49,13 +49,17 @@ def measure(*, quick: bool) -> RunResult:
         return statistics.fmean(samples[a]) - statistics.fmean(samples[b])
 
     overhead, off_cost, floor = paired("on", "off"), paired("off", "bare"), paired("sdk", "bare")
-    tracing = paired("tracing", "off")
+    tracing, audit_trail = paired("tracing", "off"), paired("off", "unaudited")
     print("1. per agent run (orchestrator -> coder, 1 tool call approved), CPU us per run")
     for variant in VARIANTS:
         print(row(f"telemetry {variant}", summarize(samples[variant])))
     print(row("on - off (same round)", overhead) + f"  mean {mean_gap('on', 'off'):.0f}")
     print(row("tracing - off: spans only", tracing) + f"  mean {mean_gap('tracing', 'off'):.0f}")
     print(row("off - bare (same round)", off_cost) + f"  mean {mean_gap('off', 'bare'):.0f}")
+    print(
+        row("off - unaudited: audit trail", audit_trail)
+        + f"  mean {mean_gap('off', 'unaudited'):.0f}"
+    )
     print(row("sdk - bare: the trace by hand", floor) + f"  mean {mean_gap('sdk', 'bare'):.0f}")
     on = counts["on"]
     print(

@@ -1,7 +1,7 @@
 """Where one agent run's CPU goes: cProfile over N in-process runs of a variant.
 
-``python -m bench.profile_run on|tracing|off|bare|sdk [N]`` prints the top functions by own
-time and the cumulative time of the telemetry entry points, per run, in microseconds.
+``python -m bench.profile_run on|tracing|off|unaudited|bare|sdk [N]`` prints the top functions
+by own time and the cumulative time of the telemetry entry points, per run, in microseconds.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Worker for benchmark 1: the same agent run (orchestrator -> coder, ``write_file`` approved at
-once) five ways in one process, run after run:
+once) six ways in one process, run after run:
 
 - ``on``: a runtime whose telemetry records with SDK providers (batch processors, counting
   exporters, content off);
@@ -7,6 +7,8 @@ once) five ways in one process, run after run:
   API's no-op meter and logger providers): what the peers' figures of issue 5 measure;
 - ``off``: a runtime whose telemetry has the API's no-op providers (what
   ``OTEL_SDK_DISABLED=true`` leaves): the layer runs, nothing is recorded;
+- ``unaudited``: ``off`` with the audit trail stubbed out (:func:`bench.bare.unaudited`),
+  patched for that run only: ``off - unaudited`` is what the durable audit trail costs;
 - ``bare``: the ``off`` runtime with the layer's span factories and emit stubbed out
   (:mod:`bench.bare`), patched for that run only;
 - ``sdk``: ``bare``, plus the same signals written by hand on the raw SDK
@@ -34,14 +36,14 @@ from opentelemetry import _logs, metrics, trace
 import telemetry
 from agent_runtime.runtime import Runtime
 from agent_runtime.settings import Settings
-from bench.bare import stripped
+from bench.bare import stripped, unaudited
 from bench.handwritten import HandwrittenTrace
 from bench.proc import serve_commands
 from bench.providers import Recording, recording_providers
 
 MESSAGE = "Create a sorting function"
 SPANS_PER_RUN = 8  # request, 2x invoke_agent, 3x chat, execute_tool, hitl.decision
-VARIANTS = ("on", "tracing", "off", "bare", "sdk")
+VARIANTS = ("on", "tracing", "off", "unaudited", "bare", "sdk")
 
 
 async def agent_run(runtime: Runtime, session: str) -> None:
@@ -100,9 +102,11 @@ class RunBench:
         self.count += 1
         session = f"{variant}-{self.count}"
         runtime = self.runtimes[variant if variant in ("on", "tracing") else "off"]
-        patch: AbstractContextManager[None] = (
-            stripped(runtime.telemetry) if variant in ("bare", "sdk") else nullcontext()
-        )
+        patch: AbstractContextManager[None] = nullcontext()
+        if variant in ("bare", "sdk"):
+            patch = stripped(runtime.telemetry)
+        elif variant == "unaudited":
+            patch = unaudited()
         with patch:
             start = time.process_time_ns()
             await agent_run(runtime, session)
