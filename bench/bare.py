@@ -1,8 +1,19 @@
-"""The "no telemetry at all" floor: the layer's span factories and emit call replaced by
-stubs, in the benchmark process only and for the runs that ask for it, so ``off - bare`` is
-what the layer costs when it is disabled. Domain code still builds its pydantic events
-(they also feed the SSE stream). :func:`unaudited` stubs out the audit trail alone, to
-split that cost between the durable audit trail and the rest of the layer."""
+"""The "no telemetry at all" floor, and the off runtime without its audit trail.
+
+:func:`strip` replaces one application's span factories and emit call by stubs, so
+``off - bare`` is what the layer costs when it is disabled; :func:`unaudit` stubs out one
+application's audit trail alone, to split that cost between the durable audit trail and the
+rest of the layer. Domain code still builds its pydantic events (they also feed the SSE
+stream).
+
+Both work on the instances of one dedicated application, once, before the runs start; no
+class is patched between runs. An earlier version patched the classes around each run,
+which changes their type version and so invalidates CPython's specialised attribute and
+method lookups on them, in every application sharing the class, for the runs that follow. Measured
+alternately (two full runs of each version): off - bare 0.67-0.70 ms with the patches,
+0.56-0.58 ms without; off - unaudited 0.29-0.32 against 0.21-0.23 ms; on - off unchanged
+(0.60-0.65 ms both).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +24,9 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, Span, SpanContext
 
-from telemetry import Telemetry, audit, emit, spans
+from telemetry import Telemetry
 
-_FACTORIES = ("request", "agent", "tool", "handoff", "decision")
+_FACTORIES = ("request", "agent", "tool", "handoff")
 
 
 class _NullRun:
@@ -56,7 +67,7 @@ class _NullRun:
 
 
 def _null_factory(*args: Any, agent: str | None = None, **kwargs: Any) -> _NullRun:
-    return _NullRun(agent or (args[1] if len(args) > 1 else ""))
+    return _NullRun(agent or (args[0] if args else ""))
 
 
 @contextmanager
@@ -64,38 +75,26 @@ def _null_decision(*args: Any, **kwargs: Any) -> Iterator[Span]:
     yield INVALID_SPAN
 
 
-def _null_emit(*args: Any, **kwargs: Any) -> None:
+def _nothing(*args: Any, **kwargs: Any) -> None:
     return None
 
 
-@contextmanager
-def unaudited() -> Iterator[None]:
-    """No audit record written (nor committed, nor shipped) while the block runs; the rest of
-    the layer as it is."""
-    saved = audit.AuditLog.write
-    audit.AuditLog.write = _null_emit  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        audit.AuditLog.write = saved  # type: ignore[method-assign]
+def strip(hub: Telemetry) -> None:
+    """Make ``hub``'s span factories and emit call no-ops, for good (benchmark process only):
+    on the factory instance, the emitter (which the span objects call) and ``hub.emit``
+    (the emitter's method bound when the hub was built)."""
+    for name in _FACTORIES:
+        setattr(hub.spans, name, _null_factory)
+    hub.spans.decision = _null_decision  # type: ignore[method-assign]
+    hub.spans.emitter.emit = _nothing  # type: ignore[method-assign]
+    hub.emit = _nothing
 
 
-@contextmanager
-def stripped(hub: Telemetry) -> Iterator[None]:
-    """The layer's entry points as no-ops while the block runs (benchmark process only):
-    the span factories and the emitter on their classes, and ``hub.emit``, which is the
-    emitter's method bound when the hub was built."""
-    saved = {name: getattr(spans.SpanFactory, name) for name in _FACTORIES}
-    saved_emit, saved_hub_emit = emit.EventEmitter.emit, hub.emit
-    emit.EventEmitter.emit = _null_emit  # type: ignore[method-assign]
-    for name in ("request", "agent", "tool", "handoff"):
-        setattr(spans.SpanFactory, name, _null_factory)
-    spans.SpanFactory.decision = _null_decision  # type: ignore[method-assign]
-    hub.emit = _null_emit
-    try:
-        yield
-    finally:
-        for name, factory in saved.items():
-            setattr(spans.SpanFactory, name, factory)
-        emit.EventEmitter.emit = saved_emit  # type: ignore[method-assign]
-        hub.emit = saved_hub_emit
+def unaudit(hub: Telemetry) -> None:
+    """Make ``hub`` write no audit record (none committed, none shipped), for good; the rest
+    of the layer as it is. The emitter holds the audit store; its ``write`` is stubbed on
+    that instance."""
+    store = hub._audit_store  # the benchmark reaches in on purpose
+    if store is None:
+        raise RuntimeError("this application has no audit trail to stub out")
+    store.write = _nothing  # type: ignore[method-assign,assignment]

@@ -7,13 +7,15 @@ once) six ways in one process, run after run:
   API's no-op meter and logger providers): what the peers' figures of issue 5 measure;
 - ``off``: a runtime whose telemetry has the API's no-op providers (what
   ``OTEL_SDK_DISABLED=true`` leaves): the layer runs, nothing is recorded;
-- ``unaudited``: ``off`` with the audit trail stubbed out (:func:`bench.bare.unaudited`),
-  patched for that run only: ``off - unaudited`` is what the durable audit trail costs;
-- ``bare``: the ``off`` runtime with the layer's span factories and emit stubbed out
-  (:mod:`bench.bare`), patched for that run only;
-- ``sdk``: ``bare``, plus the same signals written by hand on the raw SDK
+- ``unaudited``: another ``off`` runtime, its audit trail stubbed out (:func:`bench.bare.unaudit`):
+  ``off - unaudited`` is what the durable audit trail costs;
+- ``bare``: another ``off`` runtime, its span factories and emit call stubbed out
+  (:func:`bench.bare.strip`);
+- ``sdk``: the ``bare`` runtime, plus the same signals written by hand on the raw SDK
   (:mod:`bench.handwritten`): the SDK's own floor for this trace.
 
+Every variant has its runtime, stubbed once before the runs: nothing is patched between
+runs (see :mod:`bench.bare` for what patching a class around each run did to the others).
 One process, variants alternating run by run, so the differences are not buried under
 the drift between processes (heap layout, scheduling) that separate workers measured.
 
@@ -27,7 +29,6 @@ import asyncio
 import gc
 import tempfile
 import time
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from opentelemetry import _logs, metrics, trace
 import telemetry
 from agent_runtime.runtime import Runtime
 from agent_runtime.settings import Settings
-from bench.bare import stripped, unaudited
+from bench.bare import strip, unaudit
 from bench.handwritten import HandwrittenTrace
 from bench.proc import serve_commands
 from bench.providers import Recording, recording_providers
@@ -88,7 +89,11 @@ class RunBench:
                 ),
             ),
             "off": self._start(data_dir / "off", noop),
+            "unaudited": self._start(data_dir / "unaudited", noop),
+            "bare": self._start(data_dir / "bare", noop),
         }
+        unaudit(self.runtimes["unaudited"].telemetry)
+        strip(self.runtimes["bare"].telemetry)
         self.count = 0
         gc.collect()
         gc.freeze()  # as `agent-runtime serve` does after start-up
@@ -101,18 +106,12 @@ class RunBench:
         """One agent run as ``variant``; its CPU in µs (every thread of the process)."""
         self.count += 1
         session = f"{variant}-{self.count}"
-        runtime = self.runtimes[variant if variant in ("on", "tracing") else "off"]
-        patch: AbstractContextManager[None] = nullcontext()
-        if variant in ("bare", "sdk"):
-            patch = stripped(runtime.telemetry)
-        elif variant == "unaudited":
-            patch = unaudited()
-        with patch:
-            start = time.process_time_ns()
-            await agent_run(runtime, session)
-            if variant == "sdk":
-                self.handwritten.record_run(session)
-            return (time.process_time_ns() - start) / 1e3
+        runtime = self.runtimes["bare" if variant == "sdk" else variant]
+        start = time.process_time_ns()
+        await agent_run(runtime, session)
+        if variant == "sdk":
+            self.handwritten.record_run(session)
+        return (time.process_time_ns() - start) / 1e3
 
     async def rounds(self, n: int) -> dict[str, list[float]]:
         samples: dict[str, list[float]] = {v: [] for v in VARIANTS}
