@@ -14,8 +14,9 @@ once) six ways in one process, run after run:
 - ``sdk``: the ``bare`` runtime, plus the same signals written by hand on the raw SDK
   (:mod:`bench.handwritten`): the SDK's own floor for this trace.
 
-Every variant has its runtime, stubbed once before the runs: nothing is patched between
-runs (see :mod:`bench.bare` for what patching a class around each run did to the others).
+Each variant but ``sdk`` (which runs on ``bare``'s) has a runtime of its own, stubbed once
+before the runs: nothing is patched between runs (see :mod:`bench.bare` for what patching a
+class around each run did to the other variants).
 One process, variants alternating run by run, so the differences are not buried under
 the drift between processes (heap layout, scheduling) that separate workers measured.
 
