@@ -1,4 +1,5 @@
-"""``python -m bench [--quick] [--only NAMES]``: every benchmark, then one ``bench:`` line.
+"""``python -m bench [--quick] [--only NAMES] [--variants V,…]``: every benchmark, then one
+``bench:`` line.
 
 ``--quick`` (CI) runs each benchmark for a moment: it checks that they run, not the figures.
 """
@@ -13,6 +14,7 @@ import time
 from importlib import metadata
 
 from bench import outage, per_audit, per_event, per_request, per_run
+from bench.run_worker import VARIANTS
 
 ALL = ("run", "event", "audit", "request", "outage")
 
@@ -31,16 +33,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="CI-sized: checks they run")
     parser.add_argument("--only", default=",".join(ALL), help=f"comma list of {ALL}")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"benchmark 1's variants to run in rotation, a comma list of {VARIANTS}",
+    )
     args = parser.parse_args(argv)
+    variants = tuple(args.variants.split(","))
+    if not variants or not set(variants) <= set(VARIANTS):
+        parser.error(f"--variants: a comma list of {VARIANTS}, got {args.variants!r}")
     only = set(args.only.split(","))
     quick: bool = args.quick
     started = time.monotonic()
     print(f"machine: {_machine()}{' (quick mode)' if quick else ''}", flush=True)
     fields: dict[str, str] = {}
     if "run" in only:
-        run = per_run.measure(quick=quick)
-        fields["run_overhead_us"] = f"{run.overhead_us:.0f}"
-        fields["run_off_us"] = f"{run.off_overhead_us:.0f}"
+        run = per_run.measure(quick=quick, variants=variants)
+        if run.overhead_us is not None:
+            fields["run_overhead_us"] = f"{run.overhead_us:.0f}"
+        if run.off_overhead_us is not None:
+            fields["run_off_us"] = f"{run.off_overhead_us:.0f}"
         sys.stdout.flush()
     if "event" in only:
         event = per_event.measure(quick=quick)

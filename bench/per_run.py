@@ -15,55 +15,67 @@ import statistics
 from dataclasses import dataclass
 
 from bench.proc import Worker
-from bench.run_worker import SPANS_PER_RUN, VARIANTS
-from bench.stats import Summary, row, summarize
+from bench.run_worker import LOG_RECORDS_PER_RUN, SPANS_PER_RUN, VARIANTS
+from bench.stats import row, summarize
+
+_DIFFERENCES = (
+    ("on", "off", "on - off (same round)"),
+    ("tracing", "off", "tracing - off: spans only"),
+    ("off", "bare", "off - bare (same round)"),
+    ("off", "unaudited", "off - unaudited: audit trail"),
+    ("sdk", "bare", "sdk - bare: the trace by hand"),
+)
 
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    overhead_us: float
-    off_overhead_us: float
-    sdk_floor_us: float
-    tracing_us: float
-    """Spans only (no metrics, no log records): what the peers' figures of issue 5 measure."""
+    """Medians of the same-round differences, ``None`` when a variant was not run."""
+
+    overhead_us: float | None
+    """on - off."""
+    off_overhead_us: float | None
+    """off - bare."""
 
 
-def measure(*, quick: bool) -> RunResult:
+def measure(*, quick: bool, variants: tuple[str, ...] = VARIANTS) -> RunResult:
+    """Run ``variants`` (all by default) in rotation; print each one and every difference
+    between two of them that were run. Fewer variants means less code between two runs of
+    one (see the README on how much that moves the figures)."""
+    unknown = set(variants) - set(VARIANTS)
+    if unknown or not variants:
+        raise ValueError(f"variants must be some of {VARIANTS}, got {variants}")
     rounds, warmup = (3, 2) if quick else (1500, 20)
+    named = ",".join(variants)
     worker = Worker("bench.run_worker")
     try:
-        worker.ask(str(warmup))
-        samples: dict[str, list[float]] = worker.ask(str(rounds))["samples"]
+        worker.ask(f"{warmup} {named}")
+        samples: dict[str, list[float]] = worker.ask(f"{rounds} {named}")["samples"]
         counts = worker.ask("spans")
     finally:
         worker.close()
-    total_rounds = counts["rounds"]
+    runs: dict[str, int] = counts["runs"]
     for name in ("on", "tracing", "sdk"):
-        if counts[name]["spans"] != SPANS_PER_RUN * total_rounds:
+        if counts[name]["spans"] != SPANS_PER_RUN * runs.get(name, 0):
             raise AssertionError(f"{name}: expected {SPANS_PER_RUN} spans per run, got {counts}")
+    if counts["on"]["logs"] != LOG_RECORDS_PER_RUN * runs.get("on", 0):
+        raise AssertionError(
+            f"on: expected {LOG_RECORDS_PER_RUN} log records per run, got {counts}"
+        )
 
-    def paired(a: str, b: str) -> Summary:
-        return summarize([x - y for x, y in zip(samples[a], samples[b], strict=True)])
-
-    def mean_gap(a: str, b: str) -> float:
-        return statistics.fmean(samples[a]) - statistics.fmean(samples[b])
-
-    overhead, off_cost, floor = paired("on", "off"), paired("off", "bare"), paired("sdk", "bare")
-    tracing, audit_trail = paired("tracing", "off"), paired("off", "unaudited")
+    medians: dict[tuple[str, str], float] = {}
     print("1. per agent run (orchestrator -> coder, 1 tool call approved), CPU us per run")
-    for variant in VARIANTS:
+    for variant in variants:
         print(row(f"telemetry {variant}", summarize(samples[variant])))
-    print(row("on - off (same round)", overhead) + f"  mean {mean_gap('on', 'off'):.0f}")
-    print(row("tracing - off: spans only", tracing) + f"  mean {mean_gap('tracing', 'off'):.0f}")
-    print(row("off - bare (same round)", off_cost) + f"  mean {mean_gap('off', 'bare'):.0f}")
-    print(
-        row("off - unaudited: audit trail", audit_trail)
-        + f"  mean {mean_gap('off', 'unaudited'):.0f}"
-    )
-    print(row("sdk - bare: the trace by hand", floor) + f"  mean {mean_gap('sdk', 'bare'):.0f}")
-    on = counts["on"]
-    print(
-        f"  exported spans per run: {on['spans'] / total_rounds:g} {on['names']};"
-        f" log records per run {on['logs'] / total_rounds:g}"
-    )
-    return RunResult(overhead.median, off_cost.median, floor.median, tracing.median)
+    for a, b, label in _DIFFERENCES:
+        if a in samples and b in samples:
+            paired = summarize([x - y for x, y in zip(samples[a], samples[b], strict=True)])
+            mean = statistics.fmean(samples[a]) - statistics.fmean(samples[b])
+            print(row(label, paired) + f"  mean {mean:.0f}")
+            medians[a, b] = paired.median
+    if "on" in runs:
+        on = counts["on"]
+        print(
+            f"  exported spans per run: {on['spans'] / runs['on']:g} {on['names']};"
+            f" log records per run {on['logs'] / runs['on']:g}"
+        )
+    return RunResult(medians.get(("on", "off")), medians.get(("off", "bare")))

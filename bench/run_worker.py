@@ -20,9 +20,9 @@ class around each run did to the other variants).
 One process, variants alternating run by run, so the differences are not buried under
 the drift between processes (heap layout, scheduling) that separate workers measured.
 
-``python -m bench.run_worker``; then stdin commands ``N`` (N rounds, each running every
-variant once, order rotating; answers each variant's CPU per run) and ``spans`` (flush,
-answer exported span counts)."""
+``python -m bench.run_worker``; then stdin commands ``N [v1,v2,…]`` (N rounds, each running
+every variant, or the ones named, once, order rotating; answers each one's CPU per run) and
+``spans`` (flush, answer the runs made and the exported span counts)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ import asyncio
 import gc
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from bench.providers import Recording, recording_providers
 
 MESSAGE = "Create a sorting function"
 SPANS_PER_RUN = 8  # request, 2x invoke_agent, 3x chat, execute_tool, hitl.decision
+LOG_RECORDS_PER_RUN = 4  # the audit records: switch, approval required, HITL requested, decision
 VARIANTS = ("on", "tracing", "off", "unaudited", "bare", "sdk")
 
 
@@ -96,6 +98,7 @@ class RunBench:
         unaudit(self.runtimes["unaudited"].telemetry)
         strip(self.runtimes["bare"].telemetry)
         self.count = 0
+        self.runs: Counter[str] = Counter()
         gc.collect()
         gc.freeze()  # as `agent-runtime serve` does after start-up
 
@@ -106,6 +109,7 @@ class RunBench:
     async def one(self, variant: str) -> float:
         """One agent run as ``variant``; its CPU in µs (every thread of the process)."""
         self.count += 1
+        self.runs[variant] += 1
         session = f"{variant}-{self.count}"
         runtime = self.runtimes["bare" if variant == "sdk" else variant]
         start = time.process_time_ns()
@@ -114,11 +118,11 @@ class RunBench:
             self.handwritten.record_run(session)
         return (time.process_time_ns() - start) / 1e3
 
-    async def rounds(self, n: int) -> dict[str, list[float]]:
-        samples: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    async def rounds(self, n: int, variants: tuple[str, ...] = VARIANTS) -> dict[str, list[float]]:
+        samples: dict[str, list[float]] = {v: [] for v in variants}
         for i in range(n):
-            shift = i % len(VARIANTS)
-            for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+            shift = i % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
                 samples[variant].append(await self.one(variant))
         return samples
 
@@ -130,10 +134,17 @@ class RunBench:
     def handle(self, command: str) -> dict[str, Any]:
         if command == "spans":
             return self.spans()
-        return {"samples": self.loop.run_until_complete(self.rounds(int(command)))}
+        rounds, _, named = command.partition(" ")
+        variants = tuple(named.split(",")) if named else VARIANTS
+        unknown = set(variants) - set(VARIANTS)
+        if unknown:
+            raise ValueError(f"unknown variants {sorted(unknown)}; known: {VARIANTS}")
+        return {"samples": self.loop.run_until_complete(self.rounds(int(rounds), variants))}
 
     def spans(self) -> dict[str, Any]:
-        counts: dict[str, Any] = {"rounds": self.count // len(VARIANTS)}
+        counts: dict[str, Any] = {"runs": dict(self.runs)}
+        for runtime in self.runtimes.values():
+            runtime.telemetry.flush()  # the audit writer thread's log records not shipped yet
         for name, recording in (
             ("on", self.recording),
             ("tracing", self.traced),
