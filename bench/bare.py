@@ -9,8 +9,8 @@ stream).
 Both work on the instances of one dedicated application, once, before the runs start; no
 class is patched between runs. An earlier version patched the classes around each run,
 which changes their type version and so invalidates CPython's specialised attribute and
-method lookups on them, in every application sharing the class, for the runs that follow. Measured
-alternately (two full runs of each version): off - bare 0.67-0.70 ms with the patches,
+method lookups on them, in every application sharing the class, for the runs that follow.
+Measured alternately (two full runs of each version): off - bare 0.67-0.70 ms with the patches,
 0.56-0.58 ms without; off - unaudited 0.29-0.32 against 0.21-0.23 ms; on - off unchanged
 (0.60-0.65 ms both).
 """
