@@ -135,7 +135,13 @@ class HITLManager:
         self._waiters[call_id] = _Waiter(asyncio.get_running_loop().create_future(), tool_run)
         span = tool_run.span
         self._telemetry.emit(
-            ToolApprovalRequired(tool=tool, call_id=call_id, reason=reason, session_id=session_id),
+            ToolApprovalRequired(
+                tool=tool,
+                call_id=call_id,
+                reason=reason,
+                arguments=arguments,
+                session_id=session_id,
+            ),
             span=span,
         )
         self._telemetry.emit(
@@ -269,6 +275,8 @@ class HITLManager:
                 wait_s=resolution.wait_s,
                 outcome=resolution.outcome,
                 feedback=resolution.feedback,
+                original_args=record.arguments,
+                modified_args=resolution.arguments if resolution.decision == "EDIT" else None,
                 session_id=record.session_id,
             ),
             span=span,

@@ -1,5 +1,5 @@
-"""One audit record: its shape, its SQLite table and row, how a row reads back, and the
-OTel log record it is shipped as.
+"""One audit record: its shape, its SQLite table and row, how a row reads back, the seed's
+JSON shape it is queried as, and the OTel log record it is shipped as.
 
 Kept apart from the outbox (:mod:`telemetry.audit`, which re-exports it): the record's
 shape and storage format change for other reasons than when and how records are committed.
@@ -22,7 +22,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
@@ -42,7 +44,9 @@ CREATE TABLE IF NOT EXISTS audit_records (
     span_id     TEXT NOT NULL,
     attributes  TEXT NOT NULL,
     summary     TEXT NOT NULL,
-    exported_at REAL
+    exported_at REAL,
+    otel_name   TEXT NOT NULL DEFAULT '',
+    details     TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS audit_unexported ON audit_records (exported_at, ts);
 DROP INDEX IF EXISTS audit_by_session;
@@ -51,7 +55,45 @@ DROP INDEX IF EXISTS audit_by_type;
 """The table and its indexes; dropping the two unused ones keeps older files as cheap to
 write as new ones (see the module docstring)."""
 
-INSERT_RECORD = "INSERT INTO audit_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+UPGRADES = (
+    "ALTER TABLE audit_records ADD COLUMN otel_name TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE audit_records ADD COLUMN details TEXT NOT NULL DEFAULT '{}'",
+)
+"""What a file written before the seed's record shape lacks: its rows keep working (their
+``event_type`` is renamed by :data:`RENAME_TYPES`; their seed fields stay empty)."""
+
+INSERT_RECORD = (
+    "INSERT INTO audit_records (record_id, ts, event_type, session_id, trace_id, span_id,"
+    " attributes, summary, otel_name, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SELECT = (
+    "SELECT record_id, ts, event_type, session_id, trace_id, span_id, attributes, summary,"
+    " otel_name, details FROM audit_records"
+)
+QUERY_RECORDS = (
+    _SELECT + " WHERE (?1 IS NULL OR session_id = ?1) AND (?2 IS NULL OR event_type = ?2)"
+    " ORDER BY rowid DESC LIMIT ?3"
+)
+"""The newest records matching the optional filters (read backwards in commit order)."""
+QUERY_UNEXPORTED = _SELECT + " WHERE exported_at IS NULL AND ts <= ? ORDER BY ts LIMIT ?"
+"""The oldest records no exporter has acknowledged yet."""
+
+AUDIT_TYPES: Mapping[str, str] = {
+    n.EVENT_AGENT_SWITCHED: n.AUDIT_AGENT_SWITCHED,
+    n.EVENT_TOOL_APPROVAL_REQUIRED: n.AUDIT_TOOL_APPROVAL_REQUIRED,
+    n.EVENT_HITL_APPROVAL_REQUESTED: n.AUDIT_HITL_APPROVAL_REQUESTED,
+    n.EVENT_HITL_DECISION_MADE: n.AUDIT_HITL_DECISION_MADE,
+    n.EVENT_AGENT_ERROR: n.AUDIT_AGENT_ERROR,
+    n.EVENT_SESSION_DELETED: n.AUDIT_SESSION_DELETED,
+}
+"""The OTel event name of each audited event -> its audit record type (the seed's name)."""
+
+
+def audit_type(event_type: str) -> str:
+    """The record type a filter means: the seed's names as they are, an OTel event name
+    (``hitl.decision_made``) translated to the seed's (``hitl_decision_made``)."""
+    return AUDIT_TYPES.get(event_type, event_type)
+
 
 _UUID7_BITS = 0x7 << 76 | 0x2 << 62
 """The version (7) and variant (RFC 9562) fields of a UUIDv7."""
@@ -73,7 +115,13 @@ def new_record_id(timestamp: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
-    """One audited event, as stored and as returned by the query API."""
+    """One audited event, as stored and as returned by the query API.
+
+    ``event_type`` is the seed's record type (``hitl_decision_made``), ``otel_name`` the
+    event's OTel name (``hitl.decision_made``, the exported log record's event name);
+    ``details`` are the event's own fields under the seed's names, ``attributes`` its OTel
+    attributes.
+    """
 
     record_id: str
     timestamp: float
@@ -83,6 +131,8 @@ class AuditRecord:
     span_id: str
     attributes: dict[str, Any]
     summary: str
+    otel_name: str = ""
+    details: dict[str, Any] | None = None
 
     @classmethod
     def new(
@@ -91,19 +141,23 @@ class AuditRecord:
         attributes: Attributes,
         context: SpanContext,
         summary: str | None = None,
+        details: dict[str, Any] | None = None,
     ) -> AuditRecord:
         """A fresh record for ``event``, belonging to the trace of ``context``; ``summary``:
-        the event's, when the caller has already formatted it."""
+        the event's, when the caller has already formatted it; ``details``: its seed fields
+        (:meth:`~telemetry.events.TelemetryEvent.audit_details`)."""
         timestamp = time.time()
         return cls(
             record_id=new_record_id(timestamp),
             timestamp=timestamp,
-            event_type=event.name,
+            event_type=event.audit_type or event.name,
             session_id=event.session_id,
             trace_id=trace.format_trace_id(context.trace_id),
             span_id=trace.format_span_id(context.span_id),
             attributes=dict(attributes),
             summary=event.summary() if summary is None else summary,
+            otel_name=event.name,
+            details=details or {},
         )
 
     def row(self) -> tuple[Any, ...]:
@@ -117,19 +171,35 @@ class AuditRecord:
             self.span_id,
             json.dumps(self.attributes),
             self.summary,
+            self.otel_name,
+            json.dumps(self.details or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The seed's record: ``timestamp`` (ISO 8601, UTC), ``event_type``, ``event_id``,
+        ``session_id``, ``correlation_id`` (the trace id) and the event's own fields; then
+        ours: the OTel event name and attributes, the span, the one-line summary."""
         return {
-            "record_id": self.record_id,
-            "timestamp": self.timestamp,
+            "timestamp": iso_timestamp(self.timestamp),
             "event_type": self.event_type,
+            "event_id": self.record_id,
             "session_id": self.session_id,
+            "correlation_id": self.trace_id,
+            **(self.details or {}),
             "trace_id": self.trace_id,
             "span_id": self.span_id,
+            "record_id": self.record_id,
+            "otel_event_name": self.otel_name,
             "attributes": self.attributes,
             "summary": self.summary,
         }
+
+
+def iso_timestamp(epoch_s: float) -> str:
+    """``2026-01-17T13:00:00.123Z``: ISO 8601 in UTC, milliseconds, with the ``Z`` the
+    seed's records carry."""
+    moment = datetime.fromtimestamp(epoch_s, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def record_from_row(row: tuple[Any, ...]) -> AuditRecord:
@@ -142,6 +212,8 @@ def record_from_row(row: tuple[Any, ...]) -> AuditRecord:
         span_id=row[5],
         attributes=json.loads(row[6]),
         summary=row[7],
+        otel_name=row[8],
+        details=json.loads(row[9]),
     )
 
 
@@ -153,7 +225,7 @@ def emit_log_record(logger: Logger, record: AuditRecord, context: SpanContext) -
         context=trace.set_span_in_context(NonRecordingSpan(context)),
         severity_number=SeverityNumber.INFO,
         severity_text="INFO",
-        event_name=record.event_type,
+        event_name=record.otel_name or record.event_type,
         body=record.summary or record.event_type,
         attributes={
             **_log_safe(record.attributes),

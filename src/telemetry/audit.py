@@ -64,9 +64,14 @@ from opentelemetry._logs import Logger, get_logger
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from telemetry._audit_record import (
+    AUDIT_TYPES,
     INSERT_RECORD,
+    QUERY_RECORDS,
+    QUERY_UNEXPORTED,
     SCHEMA,
+    UPGRADES,
     AuditRecord,
+    audit_type,
     emit_log_record,
     record_from_row,
 )
@@ -177,6 +182,7 @@ class AuditLog:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        _upgrade(self._db)
         self._db_open = True
         self._lock = threading.Lock()
         self._commit_lock = threading.Lock()
@@ -200,6 +206,7 @@ class AuditLog:
         *,
         durable: bool = False,
         summary: str | None = None,
+        details: dict[str, Any] | None = None,
     ) -> AuditRecord:
         """Record ``event``; its log record (with ``context`` as its trace) follows the commit,
         from the writer thread.
@@ -209,9 +216,10 @@ class AuditLog:
         record queued before it on this thread before returning, for events that
         acknowledge a human action; if that commit fails it raises, and the records stay
         queued to be retried. After :meth:`close` the record is logged and dropped.
-        ``summary``: the event's one-line summary, when the caller has formatted it already.
+        ``summary``: the event's one-line summary, when the caller has formatted it already;
+        ``details``: the event's seed fields, kept beside its attributes.
         """
-        record = AuditRecord.new(event, attributes, context, summary)
+        record = AuditRecord.new(event, attributes, context, summary, details)
         pending = _Pending(record, record.row(), context)
         queued = 0
         with self._queued:
@@ -274,7 +282,8 @@ class AuditLog:
         self, *, session_id: str | None = None, event_type: str | None = None, limit: int = 100
     ) -> list[AuditRecord]:
         """The newest ``limit`` records matching the filters, oldest first (queued records
-        included: they are committed first).
+        included: they are committed first). ``event_type`` is a record type, the seed's
+        name (``hitl_decision_made``) or the event's OTel name (``hitl.decision_made``).
 
         "Newest" is the order the records were committed (SQLite's rowid), which is the
         order they were written: reading the table backwards from its end needs no index
@@ -283,11 +292,8 @@ class AuditLog:
         self.commit()
         with self._lock:
             rows = self._db.execute(
-                "SELECT record_id, ts, event_type, session_id, trace_id, span_id, attributes,"
-                " summary FROM audit_records"
-                " WHERE (?1 IS NULL OR session_id = ?1) AND (?2 IS NULL OR event_type = ?2)"
-                " ORDER BY rowid DESC LIMIT ?3",
-                (session_id, event_type, max(0, limit)),
+                QUERY_RECORDS,
+                (session_id, None if event_type is None else audit_type(event_type), max(0, limit)),
             ).fetchall()
         return [record_from_row(row) for row in reversed(rows)]
 
@@ -298,9 +304,7 @@ class AuditLog:
         cutoff = time.time() - older_than_s
         with self._lock:
             rows = self._db.execute(
-                "SELECT record_id, ts, event_type, session_id, trace_id, span_id, attributes,"
-                " summary FROM audit_records WHERE exported_at IS NULL AND ts <= ? ORDER BY ts"
-                " LIMIT ?",
+                QUERY_UNEXPORTED,
                 (cutoff, limit),
             ).fetchall()
         return [record_from_row(row) for row in rows]
@@ -398,3 +402,26 @@ class AuditLog:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 raise
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    """Bring a file written before the seed's record shape up to date, in one transaction:
+    the new columns, and its records renamed from the OTel event names to the seed's types
+    (so the seed's filters find them)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(audit_records)")}
+    if "otel_name" in columns and "details" in columns:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in UPGRADES:
+            if statement.split(" ADD COLUMN ")[1].split()[0] not in columns:
+                db.execute(statement)
+        db.executemany(
+            "UPDATE audit_records SET otel_name = event_type, event_type = ? WHERE event_type = ?",
+            [(seed, otel) for otel, seed in AUDIT_TYPES.items()],
+        )
+        db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise

@@ -102,7 +102,14 @@ class EventEmitter:
                 if attributes is None:
                     attributes = event.attributes(self._settings)
                 summary = event.summary()
-                self._audit.write(event, attributes, context, durable=durable, summary=summary)
+                self._audit.write(
+                    event,
+                    attributes,
+                    context,
+                    durable=durable,
+                    summary=summary,
+                    details=event.audit_details(self._settings),
+                )
             except Exception:
                 _log.exception("audit record for %s could not be written", name)
         now = time.time()

@@ -73,6 +73,15 @@ EVENT_SESSION_CREATED: Final = "session.created"
 EVENT_MESSAGE_ADDED: Final = "session.message_added"
 EVENT_SESSION_UPDATED: Final = "session.updated"
 EVENT_SESSION_DELETED: Final = "session.deleted"
+EVENT_TOOL_EXECUTION_COMPLETED: Final = "tool.execution_completed"
+
+# --- audit record types: the seed's names, which its users filter by (DESIGN §4a) ----------
+AUDIT_AGENT_SWITCHED: Final = "agent_switched"
+AUDIT_TOOL_APPROVAL_REQUIRED: Final = "tool_approval_required"
+AUDIT_HITL_APPROVAL_REQUESTED: Final = "hitl_approval_requested"
+AUDIT_HITL_DECISION_MADE: Final = "hitl_decision_made"
+AUDIT_AGENT_ERROR: Final = "agent_error"
+AUDIT_SESSION_DELETED: Final = "session_deleted"
 
 # --- project attributes (no convention exists yet) ----------------------------------------
 AGENT_OUTCOME: Final = "agent_runtime.agent.outcome"

@@ -16,6 +16,7 @@ from telemetry.events import TelemetryEvent
 from telemetry.subscribers import EventContext
 
 _TOOL_COUNTS = ("requested", "completed", "failed", "rejected", "requires_approval")
+_DECISIONS = ("APPROVE", "EDIT", "REJECT")
 
 
 class MetricsCollector:
@@ -34,58 +35,61 @@ class MetricsCollector:
         self._counts.record(event)
 
     def get_metrics(self) -> dict[str, Any]:
-        """The seed's summary: switches, agent processing, tools, decisions, errors."""
+        """The seed's summary, in the seed's shapes (its users index into them)::
+
+            agent_switches    {"<from>_to_<to>": n}
+            agent_processing  {agent: {count, total_duration_ms, success_count, failure_count}}
+            tool_executions   {tool: {requested, completed, failed, rejected, requires_approval}}
+            hitl_decisions    {tool: {APPROVE, EDIT, REJECT}}   (a timeout is a REJECT)
+            errors            {agent: {error_type: n}}
+
+        What this project adds is under further top-level keys, never inside those five:
+        ``agent_switch_triggers`` {trigger: n}, ``agent_avg_duration_ms`` {agent: ms},
+        ``hitl_summary`` {total, timeouts, avg_wait_ms}.
+        """
         counts = self._counts
         with counts.lock:
-            decisions: Counter[str] = Counter()
-            for (_, decision), count in counts.decisions.items():
-                decisions[decision] += count
-            decided = sum(decisions[d] for d in ("APPROVE", "EDIT", "REJECT"))
-            by_route: Counter[str] = Counter()
-            by_trigger: Counter[str] = Counter()
+            switches: Counter[str] = Counter()
+            triggers: Counter[str] = Counter()
             for (src, dst, trigger), count in counts.switches.items():
-                by_route[f"{src}->{dst}"] += count
-                by_trigger[trigger] += count
-            errors_by_type: Counter[str] = Counter()
-            errors_by_agent: Counter[str] = Counter()
-            for (agent, error_type), count in counts.errors.items():
-                errors_by_type[error_type] += count
-                errors_by_agent[agent] += count
+                switches[f"{src}_to_{dst}"] += count
+                triggers[trigger] += count
             tools: dict[str, dict[str, int]] = {}
             for (tool, stage), count in counts.tool_calls.items():
                 tools.setdefault(tool, dict.fromkeys(_TOOL_COUNTS, 0))[stage] = count
+            decisions: dict[str, dict[str, int]] = {}
+            for (tool, decision), count in counts.decisions.items():
+                decisions.setdefault(tool, dict.fromkeys(_DECISIONS, 0))[decision] = count
+            errors: dict[str, dict[str, int]] = {}
+            for (agent, error_type), count in counts.errors.items():
+                errors.setdefault(agent, {})[error_type] = count
+            decided = sum(counts.decisions.values())
             return {
-                "agent_switches": {
-                    "total": sum(counts.switches.values()),
-                    "by_route": dict(by_route),
-                    "by_trigger": dict(by_trigger),
-                },
+                "agent_switches": dict(switches),
                 "agent_processing": {
                     agent: {
                         "count": runs.count,
-                        "success": runs.success,
-                        "failed": runs.count - runs.success,
-                        "avg_duration_ms": (
-                            round(runs.total_s / runs.count * 1e3, 3) if runs.count else 0.0
-                        ),
+                        "total_duration_ms": round(runs.total_s * 1e3, 3),
+                        "success_count": runs.success,
+                        "failure_count": runs.count - runs.success,
                     }
                     for agent, runs in counts.agent_runs.items()
                 },
                 "tool_executions": tools,
-                "hitl_decisions": {
+                "hitl_decisions": decisions,
+                "errors": errors,
+                "agent_switch_triggers": dict(triggers),
+                "agent_avg_duration_ms": {
+                    agent: round(runs.total_s / runs.count * 1e3, 3)
+                    for agent, runs in counts.agent_runs.items()
+                    if runs.count
+                },
+                "hitl_summary": {
                     "total": decided,
-                    "APPROVE": decisions["APPROVE"],
-                    "EDIT": decisions["EDIT"],
-                    "REJECT": decisions["REJECT"],
-                    "timeout": counts.timeouts,
+                    "timeouts": counts.timeouts,
                     "avg_wait_ms": (
                         round(counts.wait_total_s / decided * 1e3, 3) if decided else 0.0
                     ),
-                },
-                "errors": {
-                    "total": sum(counts.errors.values()),
-                    "by_type": dict(errors_by_type),
-                    "by_agent": dict(errors_by_agent),
                 },
             }
 
@@ -123,6 +127,9 @@ class AuditLogger:
     def get_audit_log(
         self, session_id: str | None = None, event_type: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        """Audit records, oldest first, each with the trace id of its request."""
+        """The newest ``limit`` audit records, oldest first, in the seed's shape (ISO 8601
+        ``timestamp``, ``event_type``, ``event_id``, ``session_id``, ``correlation_id`` and
+        the event's own fields, then ours). ``event_type`` takes the seed's names
+        (``hitl_decision_made``) or the OTel event names (``hitl.decision_made``)."""
         records = self._store.query(session_id=session_id, event_type=event_type, limit=limit)
         return [record.to_dict() for record in records]

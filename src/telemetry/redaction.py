@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Final
+from typing import Any, Final
 
 REDACTED: Final = "[REDACTED]"
 
@@ -53,3 +53,38 @@ def safe_content(text: str, max_length: int) -> str:
 def digest(text: str) -> str:
     """A short SHA-256 of the content: lets two events be matched without exporting it."""
     return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+_MAX_DEPTH: Final = 8
+_MAX_ITEMS: Final = 100
+
+
+def safe_json(value: Any, max_length: int) -> Any:
+    """A JSON-like value (tool arguments) made safe to keep: every string scrubbed and
+    truncated, and the structure bounded (nesting, items per container), so one huge or
+    hostile argument cannot bloat an audit record."""
+    return _safe(value, max_length, 0)
+
+
+def _safe(value: Any, max_length: int, depth: int) -> Any:
+    if isinstance(value, str):
+        return safe_content(value, max_length)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth >= _MAX_DEPTH:
+        return "[truncated: nested too deep]"
+    if isinstance(value, dict):
+        items = list(value.items())
+        out = {
+            safe_content(str(key), max_length): _safe(item, max_length, depth + 1)
+            for key, item in items[:_MAX_ITEMS]
+        }
+        if len(items) > _MAX_ITEMS:
+            out["…"] = f"[truncated {len(items) - _MAX_ITEMS} items]"
+        return out
+    if isinstance(value, list | tuple):
+        kept = [_safe(item, max_length, depth + 1) for item in value[:_MAX_ITEMS]]
+        if len(value) > _MAX_ITEMS:
+            kept.append(f"[truncated {len(value) - _MAX_ITEMS} items]")
+        return kept
+    return safe_content(str(value), max_length)

@@ -24,9 +24,15 @@ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = (
 AGENT_RUNTIME_CAPTURE_MAX_LENGTH = "AGENT_RUNTIME_CAPTURE_MAX_LENGTH"
 """Longest captured value, in characters, once scrubbed (default 1024)."""
 
+AGENT_RUNTIME_AUDIT_ARGUMENTS = "AGENT_RUNTIME_AUDIT_ARGUMENTS"
+"""Keep the arguments of approved, edited and rejected tool calls in the local audit store
+(scrubbed and truncated): ``true`` (the default) or ``false``. Exported log records follow
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` whatever this says."""
+
 AGENT_RUNTIME_TELEMETRY_SHUTDOWN_DEADLINE_S = "AGENT_RUNTIME_TELEMETRY_SHUTDOWN_DEADLINE_S"
 """How long shutdown may spend flushing exporters before giving up (default 3 s)."""
 
+_FALSE_VALUES = frozenset({"false", "0", "no", "off"})
 _TRUE_VALUES = frozenset({"true", "1", "yes", "on", "span_only", "event_only", "span_and_event"})
 
 
@@ -42,11 +48,16 @@ class TelemetrySettings:
             file cannot bloat every exporter queue.
         shutdown_deadline_s: upper bound on flushing at shutdown; an unreachable Collector
             must not hold the process (the SDK's own shutdown waits 30 s).
+        audit_arguments: keep tool-call arguments in the local audit store, so an audit of
+            an approval says what was approved. On by default: the store is the service's
+            own, and the values are scrubbed of secrets and truncated; off for deployments
+            whose audit store must hold no content at all.
     """
 
     capture_content: bool = False
     capture_max_length: int = 1024
     shutdown_deadline_s: float = 3.0
+    audit_arguments: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TelemetrySettings:
@@ -59,6 +70,8 @@ class TelemetrySettings:
             shutdown_deadline_s=_positive(
                 env.get(AGENT_RUNTIME_TELEMETRY_SHUTDOWN_DEADLINE_S), 3.0
             ),
+            audit_arguments=env.get(AGENT_RUNTIME_AUDIT_ARGUMENTS, "true").strip().lower()
+            not in _FALSE_VALUES,
         )
 
 

@@ -88,7 +88,7 @@ async def test_kill_9_mid_load_loses_no_acknowledged_decision(tmp_path: Path) ->
             decided = (
                 await http.get(
                     "/v1/audit",
-                    params={"event_type": n.EVENT_HITL_DECISION_MADE, "limit": 10_000},
+                    params={"event_type": "hitl_decision_made", "limit": 10_000},
                 )
             ).json()
             still_pending = {p["call_id"] for p in (await http.get("/v1/approvals")).json()}
@@ -112,11 +112,11 @@ async def test_kill_9_mid_load_loses_no_acknowledged_decision(tmp_path: Path) ->
             emitted = Counter(_RECORD_ID.findall(stdout_before + second.stdout()))
 
     shipped_by_killed = set(_RECORD_ID.findall(stdout_before))
-    decided_ids = Counter(r["attributes"][n.GEN_AI_TOOL_CALL_ID] for r in decided)
+    decided_ids = Counter(r["call_id"] for r in decided)
     # every acknowledged decision is in the audit log, once, with the decision acknowledged
     assert {c: decided_ids[c] for c in acked} == dict.fromkeys(acked, 1)
-    by_call = {r["attributes"][n.GEN_AI_TOOL_CALL_ID]: r for r in decided}
-    assert {c: by_call[c]["attributes"][n.HITL_DECISION] for c in acked} == acked
+    by_call = {r["call_id"]: r for r in decided}
+    assert {c: by_call[c]["decision"] for c in acked} == acked
     assert not (set(acked) & still_pending)
     # approvals nobody decided (and not in flight) are still pending after the restart
     never_sent = set(call_ids) - set(to_decide)
@@ -126,11 +126,7 @@ async def test_kill_9_mid_load_loses_no_acknowledged_decision(tmp_path: Path) ->
     assert replay == [409] * len(acked)
     # no duplicate record ids, and no call decided twice in the log
     assert len({r["record_id"] for r in audit}) == len(audit)
-    final = Counter(
-        r["attributes"][n.GEN_AI_TOOL_CALL_ID]
-        for r in audit
-        if r["event_type"] == n.EVENT_HITL_DECISION_MADE
-    )
+    final = Counter(r["call_id"] for r in audit if r["event_type"] == "hitl_decision_made")
     assert max(final.values()) == 1
     lost_unacked = [c for c in unacked if c not in final and c not in still_pending]
     resent = sum(emitted.values()) - len(emitted)

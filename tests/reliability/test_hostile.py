@@ -145,10 +145,8 @@ async def test_replayed_and_concurrent_decisions_are_409_and_audited_once(served
         assert statuses == [200] + [409] * (len(racing) - 1)
         replay = await http.post(f"/v1/approvals/{call_id}", json={"decision": "APPROVE"})
         _is_error_json(replay, 409)
-        audit = (
-            await http.get("/v1/audit", params={"event_type": n.EVENT_HITL_DECISION_MADE})
-        ).json()
-    assert [r["attributes"][n.GEN_AI_TOOL_CALL_ID] for r in audit] == [call_id]
+        audit = (await http.get("/v1/audit", params={"event_type": "hitl_decision_made"})).json()
+    assert [r["call_id"] for r in audit] == [call_id]
 
 
 async def test_a_call_id_alone_decides_any_sessions_call(served) -> None:

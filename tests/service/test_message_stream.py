@@ -85,7 +85,7 @@ async def test_example_2_create_a_sorting_function_is_one_trace(
     assert [link.context.span_id for link in decision.links] == [tool.context.span_id]
 
     audit = (await client.get("/v1/audit", params={"session_id": "s-sort"})).json()
-    assert {r["event_type"] for r in audit} >= {"agent.switched", "hitl.decision_made"}
+    assert {r["event_type"] for r in audit} >= {"agent_switched", "hitl_decision_made"}
     assert {r["trace_id"] for r in audit} == {correlation_id}
     server.app.state.runtime.telemetry.flush()  # ships what the audit writer thread would
     log_trace_ids = {f"{log.log_record.trace_id:032x}" for log in telemetered.logs()}
@@ -136,7 +136,7 @@ async def test_reject_is_an_outcome_not_an_error(
     metrics = (await client.get("/v1/metrics")).json()
     assert metrics["tool_executions"]["write_file"]["rejected"] == 1
     assert metrics["tool_executions"]["write_file"]["completed"] == 0
-    assert metrics["hitl_decisions"]["REJECT"] == 1
+    assert metrics["hitl_decisions"]["write_file"]["REJECT"] == 1
 
 
 async def test_fail_marker_ends_with_error_event_and_error_spans(

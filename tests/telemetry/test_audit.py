@@ -8,12 +8,14 @@ What is on disk is read through a second, independent sqlite3 connection to the 
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -90,7 +92,8 @@ def test_write_stores_and_ships_the_record(audit: AuditLog, telemetered: Telemet
     record = _write(audit, _decision("s1", "c1"))
     assert record.trace_id == f"{0xA1:032x}"
     assert record.span_id == f"{0xB2:016x}"
-    assert record.event_type == n.EVENT_HITL_DECISION_MADE
+    assert record.event_type == n.AUDIT_HITL_DECISION_MADE
+    assert record.otel_name == n.EVENT_HITL_DECISION_MADE
     assert record.session_id == "s1"
     assert record.attributes[n.HITL_DECISION] == "APPROVE"
     assert audit.query() == [record]
@@ -99,7 +102,8 @@ def test_write_stores_and_ships_the_record(audit: AuditLog, telemetered: Telemet
     assert log.log_record.trace_id == 0xA1
     assert log.log_record.span_id == 0xB2
     attributes = log.log_record.attributes or {}
-    assert attributes[n.AUDIT_EVENT_TYPE] == n.EVENT_HITL_DECISION_MADE
+    assert attributes[n.AUDIT_EVENT_TYPE] == n.AUDIT_HITL_DECISION_MADE
+    assert log.log_record.event_name == n.EVENT_HITL_DECISION_MADE  # the OTel name is kept
     assert attributes[n.AUDIT_RECORD_ID] == record.record_id
     assert attributes[n.SESSION_ID] == "s1"
     assert attributes[n.HITL_DECISION] == "APPROVE"
@@ -124,8 +128,9 @@ def test_query_filters_by_session_and_event_type(audit: AuditLog) -> None:
     a2 = _write(audit, _deleted("a"))
     assert audit.query(session_id="a") == [a1, a2]
     assert audit.query(session_id="b") == [b1]
-    assert audit.query(event_type=n.EVENT_SESSION_DELETED) == [a2]
-    assert audit.query(session_id="a", event_type=n.EVENT_HITL_DECISION_MADE) == [a1]
+    assert audit.query(event_type=n.AUDIT_SESSION_DELETED) == [a2]
+    assert audit.query(event_type=n.EVENT_SESSION_DELETED) == [a2]  # the OTel name works too
+    assert audit.query(session_id="a", event_type=n.AUDIT_HITL_DECISION_MADE) == [a1]
     assert audit.query(session_id="nobody") == []
     assert audit.query()[1].trace_id == f"{0xC3:032x}"
 
@@ -141,17 +146,26 @@ def test_audit_logger_returns_dicts(audit: AuditLog) -> None:
     record = _write(audit, _deleted("s1"))
     logger = telemetry.AuditLogger(audit)
     assert logger.get_audit_log(session_id="s1") == [record.to_dict()]
-    (entry,) = logger.get_audit_log(event_type=n.EVENT_SESSION_DELETED, limit=1)
+    (entry,) = logger.get_audit_log(event_type="session_deleted", limit=1)
     assert set(entry) == {
-        "record_id",
         "timestamp",
         "event_type",
+        "event_id",
         "session_id",
+        "correlation_id",
+        "record_id",
         "trace_id",
         "span_id",
+        "otel_event_name",
         "attributes",
         "summary",
     }
+    assert entry["event_id"] == entry["record_id"] == record.record_id
+    assert entry["correlation_id"] == entry["trace_id"] == record.trace_id
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["timestamp"])
+    assert datetime.fromisoformat(entry["timestamp"]).timestamp() == pytest.approx(
+        record.timestamp, abs=0.001
+    )
 
 
 def test_resend_unexported_emits_the_same_record_ids(
@@ -574,3 +588,34 @@ def test_without_shipping_records_are_kept_but_no_log_record_is_built(
     finally:
         log.close()
     assert _record_ids(telemetered) == []
+
+
+def test_a_file_written_before_the_seed_record_shape_upgrades_in_place(
+    telemetered: Telemetered, tmp_path: Path
+) -> None:
+    """A file of the previous release (records under the OTel event names, no seed fields)
+    opens: its records are renamed to the seed's types, so the seed's filters find them."""
+    path = tmp_path / "audit.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(
+            """
+            CREATE TABLE audit_records (
+                record_id TEXT PRIMARY KEY, ts REAL NOT NULL, event_type TEXT NOT NULL,
+                session_id TEXT, trace_id TEXT NOT NULL, span_id TEXT NOT NULL,
+                attributes TEXT NOT NULL, summary TEXT NOT NULL, exported_at REAL
+            );
+            INSERT INTO audit_records VALUES
+                ('r1', 1.0, 'hitl.decision_made', 's1', 'a1', 'b2', '{}', 'decided', NULL),
+                ('r2', 2.0, 'agent.switched', 's1', 'a1', 'b2', '{}', 'switched', 3.0);
+            """
+        )
+        db.commit()
+    upgraded = AuditLog(path)
+    try:
+        (decision,) = upgraded.query(event_type="hitl_decision_made")
+        assert (decision.record_id, decision.otel_name) == ("r1", n.EVENT_HITL_DECISION_MADE)
+        assert [r.record_id for r in upgraded.query(event_type="agent.switched")] == ["r2"]
+        assert [r.record_id for r in upgraded.unexported()] == ["r1"]
+        assert decision.to_dict()["event_id"] == "r1"
+    finally:
+        upgraded.close()

@@ -18,7 +18,7 @@ def test_get_metrics_and_the_exported_counter_read_one_count(telemetered: Teleme
     try:
         for _ in range(3):
             hub.emit(_switch())
-        assert hub.metrics.get_metrics()["agent_switches"]["total"] == 3
+        assert hub.metrics.get_metrics()["agent_switches"] == {"orchestrator_to_coder": 3}
         assert telemetered.metric(n.METRIC_AGENT_SWITCHES, {n.SWITCH_TRIGGER: "user"}) == 3
     finally:
         hub.close()

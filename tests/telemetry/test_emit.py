@@ -99,7 +99,7 @@ def test_emit_outside_any_span_still_counts_and_notifies(
     # The audit trail does not depend on tracing: the record is written, with no trace.
     assert hub.audit is not None
     [record] = hub.audit.get_audit_log()
-    assert record["event_type"] == n.EVENT_AGENT_SWITCHED
+    assert record["event_type"] == n.AUDIT_AGENT_SWITCHED
     assert record["trace_id"] == "0" * 32
 
 
@@ -191,7 +191,8 @@ def test_audited_event_writes_a_record_with_the_spans_trace_id(
         hub.emit(_switch())
     assert hub.audit is not None
     (record,) = hub.audit.get_audit_log(session_id="s1")
-    assert record["event_type"] == n.EVENT_AGENT_SWITCHED
+    assert record["event_type"] == n.AUDIT_AGENT_SWITCHED
+    assert record["otel_event_name"] == n.EVENT_AGENT_SWITCHED
     assert record["trace_id"] == _trace_id(span)
     assert record["span_id"] == trace.format_span_id(span.get_span_context().span_id)
     assert record["attributes"][n.SWITCH_TO] == "coder"
@@ -208,7 +209,8 @@ def test_audited_event_emits_a_log_record_in_the_same_trace(
     (log,) = telemetered.logs()
     assert log.log_record.trace_id == span.get_span_context().trace_id
     attributes = log.log_record.attributes or {}
-    assert attributes[n.AUDIT_EVENT_TYPE] == n.EVENT_AGENT_SWITCHED
+    assert attributes[n.AUDIT_EVENT_TYPE] == n.AUDIT_AGENT_SWITCHED
+    assert log.log_record.event_name == n.EVENT_AGENT_SWITCHED
     assert attributes[n.AUDIT_RECORD_ID] == record["record_id"]
 
 
@@ -342,6 +344,7 @@ class FakeAuditStore:
         *,
         durable: bool = False,
         summary: str | None = None,
+        details: dict[str, object] | None = None,
     ) -> None:
         assert summary == event.summary()  # formatted once, by the emit call
         self.writes.append((event.name, dict(attributes), durable))

@@ -11,7 +11,7 @@ from opentelemetry import trace
 
 import telemetry
 from telemetry import names as n
-from telemetry.redaction import REDACTED, digest, safe_content, truncate
+from telemetry.redaction import REDACTED, digest, safe_content, safe_json, truncate
 from tests.support.otel import Telemetered
 
 MARKER = "ZEBRA-MARKER-4217"
@@ -85,7 +85,7 @@ def _emit_content_events(hub: telemetry.Telemetry, text: str) -> None:
 def test_content_never_exported_by_default(telemetered: Telemetered, tmp_path: Path) -> None:
     hub = _hub(tmp_path, telemetry.TelemetrySettings())
     try:
-        _emit_content_events(hub, f"please write {MARKER}")
+        _emit_content_events(hub, f"please write {MARKER} with {API_KEY}")
         assert hub.audit is not None
         audit = hub.audit.get_audit_log()
     finally:
@@ -93,8 +93,25 @@ def test_content_never_exported_by_default(telemetered: Telemetered, tmp_path: P
     exported = _exported_strings(telemetered)
     assert exported  # the flow did export something
     assert _containing(telemetered, MARKER) == []
-    assert MARKER not in repr(audit)
     assert telemetered.logs()  # the decision's audit log record went out, without content
+    # The local audit store says what was decided (the human's feedback), scrubbed.
+    (decision,) = [r for r in audit if r["event_type"] == n.AUDIT_HITL_DECISION_MADE]
+    assert MARKER in decision["feedback"]
+    assert API_KEY not in repr(audit)
+
+
+def test_the_audit_store_keeps_no_content_when_told(
+    telemetered: Telemetered, tmp_path: Path
+) -> None:
+    hub = _hub(tmp_path, telemetry.TelemetrySettings(audit_arguments=False))
+    try:
+        _emit_content_events(hub, f"please write {MARKER}")
+        assert hub.audit is not None
+        audit = hub.audit.get_audit_log()
+    finally:
+        hub.close()
+    assert audit
+    assert MARKER not in repr(audit)
 
 
 def test_content_length_and_digest_are_always_recorded(
@@ -141,7 +158,7 @@ def test_content_exported_scrubbed_and_truncated_with_capture_on(
     (log,) = [
         log
         for log in telemetered.logs()
-        if (log.log_record.attributes or {}).get(n.AUDIT_EVENT_TYPE) == n.EVENT_HITL_DECISION_MADE
+        if (log.log_record.attributes or {}).get(n.AUDIT_EVENT_TYPE) == n.AUDIT_HITL_DECISION_MADE
     ]
     assert (log.log_record.attributes or {})[n.HITL_FEEDBACK] == feedback
     assert _containing(telemetered, API_KEY) == []
@@ -225,3 +242,41 @@ def test_truncate_bounds_length_and_says_so() -> None:
     assert cut.startswith("a" * 10)
     assert "truncated 40" in cut
     assert not cut.startswith("a" * 11)
+
+
+def test_safe_json_scrubs_every_string_and_bounds_the_structure() -> None:
+    value = {
+        "path": "a.py",
+        "content": f"token={API_KEY}\n" + "x" * 100,
+        "nested": [{"deep": API_KEY}] * 3,
+        "many": list(range(150)),
+        "n": 3,
+        "flag": True,
+        "none": None,
+    }
+    kept = safe_json(value, 40)
+    assert API_KEY not in repr(kept)
+    assert kept["path"] == "a.py" and kept["n"] == 3 and kept["flag"] is True
+    assert kept["none"] is None
+    assert kept["content"] == safe_content(value["content"], 40)
+    assert len(kept["many"]) == 101 and "truncated 50 items" in kept["many"][-1]
+    deep: object = "leaf"
+    for _ in range(20):
+        deep = {"d": deep}
+    assert "nested too deep" in repr(safe_json(deep, 40))
+
+
+def test_approval_audit_details_keep_the_arguments_scrubbed() -> None:
+    event = telemetry.ToolApprovalRequired(
+        tool="write_file",
+        call_id="c1",
+        reason="writes",
+        arguments={"path": "a.py", "content": f"key={API_KEY}"},
+    )
+    kept = event.audit_details(telemetry.TelemetrySettings())
+    assert kept["arguments"]["path"] == "a.py"
+    assert API_KEY not in repr(kept)
+    assert (
+        event.audit_details(telemetry.TelemetrySettings(audit_arguments=False))["arguments"] is None
+    )
+    assert n.GEN_AI_TOOL_CALL_ARGUMENTS not in event.attributes(telemetry.TelemetrySettings())

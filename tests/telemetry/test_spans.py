@@ -143,7 +143,7 @@ def test_agent_fail_sets_error_status_type_exception_event_and_audits(
     assert record["trace_id"] == request.correlation_id
     assert record["attributes"][n.ERROR_TYPE] == "ValueError"
     processing = hub.metrics.get_metrics()["agent_processing"]["coder"]
-    assert processing == {**processing, "count": 1, "success": 0, "failed": 1}
+    assert processing == {**processing, "count": 1, "success_count": 0, "failure_count": 1}
 
 
 def test_error_type_is_the_qualified_class_name() -> None:
@@ -229,7 +229,7 @@ def test_agent_start_and_end_feed_processing_metrics(
     request.stop(n.OUTCOME_COMPLETED)
     processing = hub.metrics.get_metrics()["agent_processing"]["ask"]
     assert processing["count"] == 2
-    assert processing["success"] == 2
+    assert processing["success_count"] == 2
     assert telemetered.metric(n.METRIC_INVOKE_AGENT_DURATION, {n.GEN_AI_AGENT_NAME: "ask"}) == 2
 
 

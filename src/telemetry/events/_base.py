@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from opentelemetry.util.types import AttributeValue
 from pydantic import BaseModel, ConfigDict
@@ -33,6 +33,9 @@ class TelemetryEvent(BaseModel):
     name: ClassVar[str]
     on_span: ClassVar[bool] = True
     audited: ClassVar[bool] = False
+    audit_type: ClassVar[str] = ""
+    """The audit record's ``event_type``: the seed's name (``agent_switched``,
+    ``hitl_decision_made``…), which its users filter by. Only meaningful with ``audited``."""
     durable_before_ack: ClassVar[bool] = False
     """True for the events that acknowledge a human action (a HITL decision, a session
     delete): their audit record is committed before ``emit`` returns, so the answer the
@@ -50,6 +53,12 @@ class TelemetryEvent(BaseModel):
     def summary(self) -> str:
         """One human line for the timeline view."""
         return ""
+
+    def audit_details(self, settings: TelemetrySettings) -> dict[str, Any]:
+        """The audit record's own fields under the seed's names (``from_agent``,
+        ``tool_name``, ``original_args``…), beside the OTel attributes. Tool arguments are
+        kept scrubbed and truncated, unless ``settings.audit_arguments`` is off."""
+        return {}
 
 
 def content_attributes(key: str, text: str | None, settings: TelemetrySettings) -> Attributes:

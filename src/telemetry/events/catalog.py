@@ -22,6 +22,11 @@ SessionDeleted              yes      yes      yes
 ToolExecutionCompleted      no       no       no
 ==========================  =======  =======  ==================
 
+Audited events also carry ``audit_type``, the seed's name for their audit record
+(``agent_switched``, ``tool_approval_required``, ``hitl_approval_requested``,
+``hitl_decision_made``, ``agent_error``, ``session_deleted``), and say which of their fields
+the record keeps under the seed's names (:meth:`~telemetry.events.TelemetryEvent.audit_details`).
+
 ``on_span`` no: the event is a span's start or end, not a span event. ``durable_before_ack``:
 the event acknowledges a human action (the answer to an approval, a delete), so its audit
 record is committed before ``emit`` returns; the other audited events are committed
@@ -39,7 +44,7 @@ from pydantic import Field, InstanceOf
 
 from telemetry import names as n
 from telemetry.events._base import Attributes, TelemetryEvent, content_attributes
-from telemetry.redaction import safe_content, scrub
+from telemetry.redaction import safe_content, safe_json, scrub
 from telemetry.settings import TelemetrySettings
 
 SwitchTrigger = Literal["user", "orchestrator", "agent"]
@@ -87,9 +92,17 @@ class AgentErrorOccurred(TelemetryEvent):
     name: ClassVar[str] = n.EVENT_AGENT_ERROR
     on_span: ClassVar[bool] = False
     audited: ClassVar[bool] = True
+    audit_type: ClassVar[str] = n.AUDIT_AGENT_ERROR
     agent: str
     error_type: str
     message: str
+
+    def audit_details(self, settings: TelemetrySettings) -> dict[str, Any]:
+        return {
+            "agent": self.agent,
+            "error_type": self.error_type,
+            "error_message": safe_content(self.message, settings.capture_max_length),
+        }
 
     def attributes(self, settings: TelemetrySettings) -> Attributes:
         return {
@@ -107,11 +120,21 @@ class AgentSwitched(TelemetryEvent):
 
     name: ClassVar[str] = n.EVENT_AGENT_SWITCHED
     audited: ClassVar[bool] = True
+    audit_type: ClassVar[str] = n.AUDIT_AGENT_SWITCHED
     from_agent: str
     to_agent: str
     trigger: SwitchTrigger
     reason: str = ""
     confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+
+    def audit_details(self, settings: TelemetrySettings) -> dict[str, Any]:
+        return {
+            "from_agent": self.from_agent,
+            "to_agent": self.to_agent,
+            "reason": scrub(self.reason)[:256],
+            "confidence": self.confidence,
+            "trigger": self.trigger,
+        }
 
     def attributes(self, settings: TelemetrySettings) -> Attributes:
         return {
@@ -157,19 +180,30 @@ class ToolExecutionRequested(TelemetryEvent):
 
 
 class ToolApprovalRequired(TelemetryEvent):
-    """The tool is risky: a human must decide before it runs."""
+    """The tool is risky: a human must decide before it runs. ``arguments`` are what the
+    human is asked to approve (kept as given, like :class:`ToolExecutionRequested`'s)."""
 
     name: ClassVar[str] = n.EVENT_TOOL_APPROVAL_REQUIRED
     audited: ClassVar[bool] = True
+    audit_type: ClassVar[str] = n.AUDIT_TOOL_APPROVAL_REQUIRED
     tool: str
     call_id: str
     reason: str
+    arguments: InstanceOf[dict[str, Any]] = Field(default_factory=dict)
 
     def attributes(self, settings: TelemetrySettings) -> Attributes:
         return {
             n.GEN_AI_TOOL_NAME: self.tool,
             n.GEN_AI_TOOL_CALL_ID: self.call_id,
             n.APPROVAL_REASON: self.reason,
+        }
+
+    def audit_details(self, settings: TelemetrySettings) -> dict[str, Any]:
+        return {
+            "tool_name": self.tool,
+            "call_id": self.call_id,
+            "reason": self.reason,
+            "arguments": _kept_arguments(self.arguments, settings),
         }
 
     def summary(self) -> str:
@@ -181,9 +215,13 @@ class HITLApprovalRequested(TelemetryEvent):
 
     name: ClassVar[str] = n.EVENT_HITL_APPROVAL_REQUESTED
     audited: ClassVar[bool] = True
+    audit_type: ClassVar[str] = n.AUDIT_HITL_APPROVAL_REQUESTED
     tool: str
     call_id: str
     timeout_s: float
+
+    def audit_details(self, settings: TelemetrySettings) -> dict[str, Any]:
+        return {"tool_name": self.tool, "call_id": self.call_id, "timeout_s": self.timeout_s}
 
     def attributes(self, settings: TelemetrySettings) -> Attributes:
         return {
@@ -197,11 +235,16 @@ class HITLApprovalRequested(TelemetryEvent):
 
 
 class HITLDecisionMade(TelemetryEvent):
-    """The human answered (or the timeout answered REJECT for them)."""
+    """The human answered (or the timeout answered REJECT for them).
+
+    ``original_args`` are the arguments the human was shown; ``modified_args`` the ones an
+    EDIT replaced them with (None for APPROVE and REJECT).
+    """
 
     name: ClassVar[str] = n.EVENT_HITL_DECISION_MADE
     audited: ClassVar[bool] = True
     durable_before_ack: ClassVar[bool] = True
+    audit_type: ClassVar[str] = n.AUDIT_HITL_DECISION_MADE
     tool: str
     call_id: str
     decision: Decision
@@ -209,6 +252,29 @@ class HITLDecisionMade(TelemetryEvent):
     wait_s: float = 0.0
     outcome: Literal["decided", "timeout"] = "decided"
     feedback: str | None = None
+    original_args: InstanceOf[dict[str, Any]] = Field(default_factory=dict)
+    modified_args: InstanceOf[dict[str, Any]] | None = None
+
+    def audit_details(self, settings: TelemetrySettings) -> dict[str, Any]:
+        keep = settings.audit_arguments
+        return {
+            "call_id": self.call_id,
+            "tool_name": self.tool,
+            "decision": self.decision,
+            "original_args": _kept_arguments(self.original_args, settings),
+            "modified_args": (
+                None
+                if self.modified_args is None
+                else _kept_arguments(self.modified_args, settings)
+            ),
+            "feedback": (
+                safe_content(self.feedback, settings.capture_max_length)
+                if keep and self.feedback is not None
+                else None
+            ),
+            "outcome": self.outcome,
+            "wait_ms": round(self.wait_s * 1e3, 1),
+        }
 
     def attributes(self, settings: TelemetrySettings) -> Attributes:
         attrs: Attributes = {
@@ -229,7 +295,7 @@ class HITLDecisionMade(TelemetryEvent):
 class ToolExecutionCompleted(TelemetryEvent):
     """The end of the ``execute_tool`` span: completed, failed, or rejected by the human."""
 
-    name: ClassVar[str] = "tool.execution_completed"
+    name: ClassVar[str] = n.EVENT_TOOL_EXECUTION_COMPLETED
     on_span: ClassVar[bool] = False
     tool: str
     call_id: str
@@ -293,6 +359,7 @@ class SessionDeleted(TelemetryEvent):
 
     name: ClassVar[str] = n.EVENT_SESSION_DELETED
     audited: ClassVar[bool] = True
+    audit_type: ClassVar[str] = n.AUDIT_SESSION_DELETED
     durable_before_ack: ClassVar[bool] = True
     session_id: str
 
@@ -301,6 +368,14 @@ class SessionDeleted(TelemetryEvent):
 
     def summary(self) -> str:
         return f"session={self.session_id}"
+
+
+def _kept_arguments(arguments: dict[str, Any], settings: TelemetrySettings) -> Any:
+    """Tool arguments as the audit store keeps them: scrubbed and truncated, or None when
+    the deployment keeps no arguments (``AGENT_RUNTIME_AUDIT_ARGUMENTS=false``)."""
+    if not settings.audit_arguments:
+        return None
+    return safe_json(arguments, settings.capture_max_length)
 
 
 CATALOG: tuple[type[TelemetryEvent], ...] = (
