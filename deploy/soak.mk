@@ -1,7 +1,7 @@
 # Reliability suite (tests/reliability/): load, kill -9 crash safety, exporter faults,
 # hostile input (Schemathesis + targeted), access control, shutdown.
 #
-# `make test` runs its short form (a couple of minutes, CI-sized): 40 concurrent SSE
+# `make test` runs its short form (a couple of minutes, CI-sized): 100 concurrent SSE
 # conversations, 24 approvals killed mid-decision, 120 requests per exporter fault,
 # 25 Schemathesis examples per operation, 30 non-reading clients.
 #

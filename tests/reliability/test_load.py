@@ -25,7 +25,7 @@ from tests.reliability.support import (
 from tests.support.otel import Telemetered
 from tests.support.server import serve
 
-CONVERSATIONS = scale(40, 200)
+CONVERSATIONS = scale(100, 200)
 APPROVAL_MESSAGE = "Create a sorting function"
 QUESTION = "What is a closure?"
 
