@@ -23,6 +23,7 @@ class AgentSpec:
     description: str
     tools: tuple[str, ...] = ()
     handoffs: tuple[str, ...] = ()
+    model: str | None = None
 
     @property
     def system_prompt(self) -> str:

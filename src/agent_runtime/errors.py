@@ -23,6 +23,7 @@ __all__ = [
     "ApprovalAlreadyDecided",
     "ApprovalExpired",
     "ApprovalNotFound",
+    "ApprovalPending",
     "CommandNotAllowed",
     "CommandTimeout",
     "DomainError",
@@ -31,6 +32,7 @@ __all__ = [
     "InvalidToolArguments",
     "PathOutsideWorkspace",
     "SessionAlreadyExists",
+    "SessionBusy",
     "SessionNotFound",
     "ToolError",
     "UnknownTool",
@@ -78,6 +80,33 @@ class SessionAlreadyExists(DomainError):
     @classmethod
     def for_id(cls, session_id: str) -> SessionAlreadyExists:
         return cls(f"session {session_id!r} already exists")
+
+
+class SessionBusy(DomainError):
+    """Another agent run of this session is in progress; one runs at a time."""
+
+    code = "session_busy"
+    status = 409
+    default_message = "the session is busy with another message"
+
+    @classmethod
+    def for_id(cls, session_id: str) -> SessionBusy:
+        return cls(f"session {session_id!r} is busy with another message; retry when it ends")
+
+
+class ApprovalPending(DomainError):
+    """The session's last run waits for a human decision; a new message would cut it off."""
+
+    code = "approval_pending"
+    status = 409
+    default_message = "the session waits for an approval"
+
+    @classmethod
+    def for_call(cls, session_id: str, call_id: str) -> ApprovalPending:
+        return cls(
+            f"session {session_id!r} waits for a decision on tool call {call_id!r}; "
+            "decide it (APPROVE, EDIT or REJECT) before sending another message"
+        )
 
 
 class InvalidSessionId(DomainError):

@@ -5,7 +5,8 @@ that waits for it, so it survives a disconnect or a restart, and a decision that
 later (in another request, maybe another process) can be linked back to that span. While
 the stream that asked is alive, it waits here on a future; a decision completes the future
 and lands its event on the waiting span. Without a live waiter the decision is still
-recorded, audited and returned to the caller, who resumes the work.
+recorded and audited, and the caller resumes the paused run (exactly one caller does:
+:meth:`HITLManager.claim_resume` is a compare-and-set in the store).
 
 A REJECT, and an approval timeout (REJECT with outcome ``timeout``), are outcomes, not
 errors.
@@ -15,12 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanContext, TraceFlags
 
 from agent_runtime.errors import (
     ApprovalAlreadyDecided,
@@ -32,14 +31,19 @@ from agent_runtime.errors import (
 )
 from agent_runtime.store import ApprovalRecord, Store
 from telemetry import (
+    Decision,
+    EventSink,
     HITLApprovalRequested,
     HITLDecisionMade,
-    Telemetry,
+    SpanFactory,
+    SpanRef,
     ToolApprovalRequired,
     ToolRun,
 )
 
-Decision = Literal["APPROVE", "EDIT", "REJECT"]
+__all__ = ["ApprovalsClosed", "Decided", "Decision", "HITLManager", "Resolution"]
+
+Outcome = Literal["decided", "timeout"]
 
 
 class ApprovalsClosed(Exception):
@@ -53,12 +57,37 @@ class Resolution:
     decision: Decision
     arguments: dict[str, Any]
     feedback: str | None
-    outcome: Literal["decided", "timeout"]
+    outcome: Outcome
     wait_s: float
 
     @property
     def approved(self) -> bool:
         return self.decision != "REJECT"
+
+    @classmethod
+    def of(cls, record: ApprovalRecord) -> Resolution:
+        """The resolution a decided record stores (for a run resumed from the store)."""
+        decision: Decision = "REJECT"
+        if record.decision in ("APPROVE", "EDIT"):
+            decision = record.decision  # type: ignore[assignment]
+        outcome: Outcome = "timeout" if record.outcome == "timeout" else "decided"
+        return cls(
+            decision,
+            record.decided_arguments if record.decided_arguments is not None else record.arguments,
+            record.feedback,
+            outcome,
+            (record.decided_at or record.requested_at) - record.requested_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A recorded decision: the approval, what was decided, and whether a live stream took
+    it (False: no stream waits for it any more; the caller resumes the run)."""
+
+    record: ApprovalRecord
+    resolution: Resolution
+    live: bool
 
 
 @dataclass(slots=True)
@@ -68,14 +97,9 @@ class _Waiter:
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
 
 
-def stored_context(record: ApprovalRecord) -> SpanContext:
-    """The waiting span's context, rebuilt from the store (valid across restarts)."""
-    return SpanContext(
-        int(record.trace_id, 16),
-        int(record.span_id, 16),
-        is_remote=True,
-        trace_flags=TraceFlags(record.trace_flags),
-    )
+def waiting_span(record: ApprovalRecord) -> SpanRef:
+    """The span that waited for ``record``'s decision, as stored with it."""
+    return SpanRef(record.trace_id, record.span_id, record.trace_flags)
 
 
 class HITLManager:
@@ -84,20 +108,25 @@ class HITLManager:
     def __init__(
         self,
         store: Store,
-        telemetry: Telemetry,
+        events: EventSink,
+        spans: SpanFactory,
         *,
         timeout_s: float,
         validate_arguments: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``validate_arguments(tool, arguments)`` checks a human's EDIT before it is
-        recorded (raising ToolError); without it EDITs are checked only when the tool runs."""
+        recorded (raising ToolError); without it EDITs are checked only when the tool runs.
+        ``spans`` opens the ``hitl.decision`` span a decision is recorded in."""
         self._validate_arguments = validate_arguments
         self._store = store
-        self._telemetry = telemetry
+        self._events = events
+        self._spans = spans
         self._timeout_s = timeout_s
         self._clock = clock
         self._waiters: dict[str, _Waiter] = {}
+        self.owner = uuid.uuid4().hex
+        """This manager's name in the store's resume claims."""
 
     @property
     def timeout_s(self) -> float:
@@ -116,7 +145,7 @@ class HITLManager:
     ) -> ApprovalRecord:
         """Store the pending approval and start waiting for it; emits the approval events."""
         now = self._clock()
-        context = tool_run.span_context
+        ref = tool_run.span_ref
         record = ApprovalRecord(
             call_id=call_id,
             session_id=session_id,
@@ -127,14 +156,14 @@ class HITLManager:
             timeout_s=self._timeout_s,
             requested_at=now,
             deadline=now + self._timeout_s,
-            trace_id=trace.format_trace_id(context.trace_id),
-            span_id=trace.format_span_id(context.span_id),
-            trace_flags=int(context.trace_flags),
+            trace_id=ref.trace_id,
+            span_id=ref.span_id,
+            trace_flags=ref.trace_flags,
         )
         await self._store.insert_approval(record)
         self._waiters[call_id] = _Waiter(asyncio.get_running_loop().create_future(), tool_run)
         span = tool_run.span
-        self._telemetry.emit(
+        self._events.emit(
             ToolApprovalRequired(
                 tool=tool,
                 call_id=call_id,
@@ -144,7 +173,7 @@ class HITLManager:
             ),
             span=span,
         )
-        self._telemetry.emit(
+        self._events.emit(
             HITLApprovalRequested(
                 tool=tool, call_id=call_id, timeout_s=self._timeout_s, session_id=session_id
             ),
@@ -169,11 +198,10 @@ class HITLManager:
         finally:
             self._waiters.pop(record.call_id, None)
 
-    def release(self, call_id: str) -> None:
-        """The stream went away: stop waiting here; the approval stays pending durably."""
-        waiter = self._waiters.pop(call_id, None)
-        if waiter is not None and not waiter.future.done():
-            waiter.future.cancel()
+    def waiting_here(self, call_id: str) -> bool:
+        """Whether a live stream in this process waits for ``call_id``'s decision."""
+        waiter = self._waiters.get(call_id)
+        return waiter is not None and not waiter.future.done()
 
     async def decide(
         self,
@@ -182,12 +210,13 @@ class HITLManager:
         *,
         arguments: dict[str, Any] | None = None,
         feedback: str | None = None,
-    ) -> tuple[ApprovalRecord, Resolution, bool]:
-        """Record a human decision. Returns the approval, the resolution, and whether a
-        live stream took it (False: nobody waits here any more; the caller resumes).
+        decided_by: str | None = None,
+    ) -> Decided:
+        """Record a human decision.
 
-        Raises ApprovalNotFound, ApprovalAlreadyDecided, EditRequiresArguments or
-        ApprovalExpired; nothing is recorded then.
+        Raises ApprovalNotFound, ApprovalAlreadyDecided, EditRequiresArguments,
+        InvalidEditArguments or ApprovalExpired; nothing is recorded then, except that an
+        approval found past its deadline is recorded as timed out first.
         """
         record = await self._store.get_approval(call_id)
         if record is None:
@@ -202,16 +231,8 @@ class HITLManager:
             except ToolError as exc:
                 raise InvalidEditArguments(str(exc)) from exc
         now = self._clock()
-        waiter = self._waiters.get(call_id)
-        if now > record.deadline and waiter is None:
-            await self._store.record_decision(
-                call_id,
-                decision="REJECT",
-                arguments=None,
-                feedback=None,
-                outcome="timeout",
-                decided_at=now,
-            )
+        if now > record.deadline and not self.waiting_here(call_id):
+            await self.expire(record)
             raise ApprovalExpired(f"approval {call_id!r} timed out before the decision")
         final_arguments = dict(arguments) if decision == "EDIT" and arguments else record.arguments
         won = await self._store.record_decision(
@@ -221,24 +242,64 @@ class HITLManager:
             feedback=feedback,
             outcome="decided",
             decided_at=now,
+            decided_by=decided_by,
         )
         if not won:
             raise ApprovalAlreadyDecided(f"approval {call_id!r} was already decided")
         resolution = Resolution(
             decision, final_arguments, feedback, "decided", now - record.requested_at
         )
-        waiting = stored_context(record)
-        with self._telemetry.spans.decision(call_id, record.tool, waiting=waiting) as span:
-            live = waiter is not None and not waiter.future.done()
+        waiter = self._waiters.get(call_id)
+        live = waiter is not None and not waiter.future.done()
+        with self._spans.decision(call_id, record.tool, waiting=waiting_span(record)) as span:
             self._emit_decision(
                 record, resolution, span=waiter.tool_run.span if live and waiter else span
             )
         if live and waiter is not None:
             waiter.future.set_result(resolution)
-        return record, resolution, live
+        return Decided(record, resolution, live)
+
+    async def expire(self, record: ApprovalRecord) -> Resolution | None:
+        """Time out a pending approval no stream waits for (REJECT, outcome ``timeout``),
+        in a ``hitl.decision`` span of the current trace; None when it was decided first."""
+        now = self._clock()
+        won = await self._store.record_decision(
+            record.call_id,
+            decision="REJECT",
+            arguments=None,
+            feedback=None,
+            outcome="timeout",
+            decided_at=now,
+        )
+        if not won:
+            return None
+        resolution = Resolution(
+            "REJECT", record.arguments, None, "timeout", now - record.requested_at
+        )
+        with self._spans.decision(
+            record.call_id, record.tool, waiting=waiting_span(record)
+        ) as span:
+            self._emit_decision(record, resolution, span=span)
+        return resolution
+
+    async def claim_resume(self, call_id: str) -> bool:
+        """Claim the right to resume the decided call's run; exactly one claimant wins,
+        across processes sharing the store."""
+        return await self._store.claim_resume(call_id, self.owner, now=self._clock())
 
     async def pending(self, session_id: str | None = None) -> list[ApprovalRecord]:
         return await self._store.list_pending_approvals(session_id)
+
+    async def expired(self, limit: int = 50) -> list[ApprovalRecord]:
+        """Pending approvals past their deadline that no stream of this process waits for."""
+        records = await self._store.list_expired_approvals(self._clock(), limit)
+        return [r for r in records if not self.waiting_here(r.call_id)]
+
+    async def unresumed(self, *, older_than_s: float, limit: int = 50) -> list[ApprovalRecord]:
+        """Decided approvals whose run nobody resumed, decided more than ``older_than_s``
+        ago (the deciding process died first), that no stream of this process waits for."""
+        records = await self._store.list_unresumed_decisions(self._clock() - older_than_s, limit)
+        return [r for r in records if not self.waiting_here(r.call_id)]
 
     def close(self) -> None:
         """Shutdown: every waiting stream ends (ApprovalsClosed); approvals stay pending."""
@@ -265,8 +326,8 @@ class HITLManager:
         self._emit_decision(record, resolution, span=waiter.tool_run.span)
         return resolution
 
-    def _emit_decision(self, record: ApprovalRecord, resolution: Resolution, *, span: Span) -> None:
-        self._telemetry.emit(
+    def _emit_decision(self, record: ApprovalRecord, resolution: Resolution, *, span: Any) -> None:
+        self._events.emit(
             HITLDecisionMade(
                 tool=record.tool,
                 call_id=record.call_id,
@@ -280,5 +341,5 @@ class HITLManager:
                 session_id=record.session_id,
             ),
             span=span,
-            origin=stored_context(record),
+            origin=waiting_span(record),
         )

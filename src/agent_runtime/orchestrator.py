@@ -1,37 +1,41 @@
-"""MultiAgentOrchestrator: routes a user message to an agent and runs it to the end.
+"""MultiAgentOrchestrator: routes a user message to an agent and runs it to the end, and
+resumes a run that paused for a human.
 
-One call to :meth:`MultiAgentOrchestrator.handle` is one request and one trace. It yields
-:class:`StreamEvent` values (the SSE events of DESIGN §5): ``meta`` first, ``done`` last.
-Switches come in three kinds: the user's explicit choice, the orchestrator agent's routing,
-and an agent's own handoff (``transfer_to_<agent>``). Tool calls that need a human wait in
-the :class:`~agent_runtime.hitl.HITLManager`. Every span the request opens is ended exactly
-once by its :class:`~telemetry.RequestTrace`, whatever way the stream ends.
+A user message is one request and one trace: :meth:`MultiAgentOrchestrator.begin` checks
+that the session can take it (it is not deleted, no run of it is in progress, none waits
+for a human), then the returned :class:`Run` yields the stream's events (the SSE events of
+the HTTP contract): ``meta`` first, ``done`` last. Switches come in three kinds: the user's
+explicit choice, the orchestrator agent's routing, and an agent's own handoff
+(``transfer_to_<agent>``). A run that paused for a human and lost its stream (client gone,
+process restarted) is resumed by :meth:`MultiAgentOrchestrator.resume` in the trace of
+whoever resumes it, linked to the span that waited, from the stored transcript. Every span a
+request opens is ended exactly once by its :class:`~telemetry.RequestTrace`, whatever way
+the stream ends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
-from agent_runtime.agents import AGENTS, ORCHESTRATOR, ROUTABLE_AGENTS
-from agent_runtime.hitl import ApprovalsClosed, HITLManager
-from agent_runtime.llm import ChatMessage, ChatModel, ModelError, ToolCall
-from agent_runtime.llm.stream import LLMStreamService, ModelTurn
-from agent_runtime.sessions import SessionManager
+from agent_runtime.agent_loop import AgentLoop, PendingCall, RunState
+from agent_runtime.agents import ORCHESTRATOR, AgentSpec
+from agent_runtime.errors import ApprovalPending, SessionBusy
+from agent_runtime.hitl import ApprovalsClosed, HITLManager, Resolution, waiting_span
+from agent_runtime.llm import ChatMessage, ModelError, ToolCall
+from agent_runtime.llm.stream import LLMStreamService
+from agent_runtime.sessions import RunLease, SessionManager
+from agent_runtime.store import ApprovalRecord, MessageRecord
 from agent_runtime.stream_events import StreamEvent
 from agent_runtime.toolrunner import ToolRunner
-from telemetry import (
-    AgentRun,
-    AgentSwitched,
-    RequestTrace,
-    Telemetry,
-    names,
-)
+from agent_runtime.transcript import calls_of, tool_call_dicts, unanswered_calls
+from telemetry import EventSink, RequestTrace, SpanFactory
+from telemetry import names as n
 
-MAX_HANDOFFS = 4
-MAX_MODEL_CALLS_PER_AGENT = 6
+_RESUME_WAIT_STEP_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +45,30 @@ class Route:
     reason: str
 
 
-def parse_route(text: str) -> Route:
+def parse_route(text: str, routable: tuple[str, ...]) -> Route:
     """The orchestrator model's JSON answer; anything unusable routes to ``ask``."""
+    fallback = "ask" if "ask" in routable else routable[0]
     try:
         data = json.loads(text)
         agent = str(data["agent"])
         confidence = min(1.0, max(0.0, float(data.get("confidence", 0.5))))
         reason = str(data.get("reason", ""))[:256]
     except (ValueError, KeyError, TypeError):
-        return Route("ask", 0.5, "the routing answer was not understood")
-    if agent not in ROUTABLE_AGENTS:
-        return Route("ask", 0.5, f"unknown agent {agent!r} proposed")
+        return Route(fallback, 0.5, "the routing answer was not understood")
+    if agent not in routable:
+        return Route(fallback, 0.5, f"unknown agent {agent!r} proposed")
     return Route(agent, confidence, reason)
+
+
+class Run:
+    """One request's event stream; iterate it once. It holds the session's run lease from
+    :meth:`MultiAgentOrchestrator.begin` until the stream ends."""
+
+    def __init__(self, events: AsyncIterator[StreamEvent]) -> None:
+        self._events = events
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self._events
 
 
 class MultiAgentOrchestrator:
@@ -61,181 +77,241 @@ class MultiAgentOrchestrator:
     def __init__(
         self,
         *,
+        agents: Mapping[str, AgentSpec],
         sessions: SessionManager,
         hitl: HITLManager,
         tools: ToolRunner,
-        model: ChatModel,
-        telemetry: Telemetry,
+        llm: LLMStreamService,
+        events: EventSink,
+        spans: SpanFactory,
+        router: str = ORCHESTRATOR,
+        resume_wait_s: float = 30.0,
     ) -> None:
+        """``resume_wait_s``: how long a resumed run waits for its session's run lease (a
+        process that died holding it loses it when it expires)."""
+        self._agents = agents
+        self._router = router
+        self._routable = tuple(name for name in agents if name != router)
         self._sessions = sessions
         self._hitl = hitl
-        self._tools = tools
-        self._llm = LLMStreamService(model)
-        self._telemetry = telemetry
+        self._llm = llm
+        self._spans = spans
+        self._resume_wait_s = resume_wait_s
+        self._loop = AgentLoop(
+            agents=agents, sessions=sessions, tools=tools, llm=llm, events=events
+        )
+
+    @property
+    def agents(self) -> Mapping[str, AgentSpec]:
+        return self._agents
+
+    async def begin(self, session_id: str, message: str, agent: str | None = None) -> Run:
+        """Accept one user message for ``session_id`` (created when unknown).
+
+        Raises before anything is streamed: ``SessionNotFound`` (deleted),
+        ``ApprovalPending`` (its last run waits for a human), ``SessionBusy`` (a run of it is
+        in progress).
+        """
+        await self._sessions.get_or_create(session_id)
+        waiting = await self._hitl.pending(session_id)
+        if waiting:
+            raise ApprovalPending.for_call(session_id, waiting[0].call_id)
+        lease = await self._sessions.begin_run(session_id)
+        return Run(self._message_events(lease, session_id, message, agent))
 
     async def handle(
         self, session_id: str, message: str, agent: str | None = None
     ) -> AsyncIterator[StreamEvent]:
-        """Process one user message; yields the stream's events, ``done`` always last
-        (unless the client went away, in which case the spans end as ``disconnected``)."""
-        started = time.monotonic()
-        request = RequestTrace(self._telemetry.spans, session_id)
-        outcome, current = names.OUTCOME_DISCONNECTED, agent or ORCHESTRATOR
-        error: BaseException | None = None
-        try:
-            yield StreamEvent(
-                "meta", {"correlation_id": request.correlation_id, "session_id": session_id}
-            )
-            with request.request.activate():
-                session, _ = await self._sessions.get_or_create(session_id)
-                await self._sessions.add_message(session_id, "user", message)
-            history = [ChatMessage("user", message)]
-            if agent is not None:
-                current = agent
-                switch = AgentSwitched(
-                    from_agent=session.agent or ORCHESTRATOR,
-                    to_agent=agent,
-                    trigger="user",
-                    reason="the user chose the agent",
-                    confidence=1.0,
-                    session_id=session_id,
-                )
-                self._telemetry.emit(switch, span=request.request.span)
-                yield _switch_event(switch)
-            else:
-                route = await self._route(request, history)
-                current = route.to_agent
-                yield _switch_event(route)
-            async for event in self._run_agents(request, current, history):
-                if event.event == "agent_switched":
-                    current = event.data["to"]
-                yield event
-            outcome = _final_outcome(history)
-            with request.request.activate():
-                await self._sessions.set_agent(session_id, current)
-        except ApprovalsClosed as exc:
-            outcome = names.OUTCOME_SHUTDOWN
-            yield StreamEvent("error", {"code": "shutdown", "message": str(exc)})
-        except (ModelError, Exception) as exc:  # a real failure: the spans say ERROR
-            error, outcome = exc, names.OUTCOME_ERROR
-            yield StreamEvent("error", {"code": "agent_error", "message": _public_message(exc)})
-        finally:
-            request.finish(outcome, error)
-        yield StreamEvent(
-            "done",
-            {
-                "agent": current,
-                "duration_ms": round((time.monotonic() - started) * 1e3, 1),
-                "outcome": outcome,
-            },
-        )
+        """:meth:`begin` and its events in one call, for callers without a status to send."""
+        async for event in await self.begin(session_id, message, agent):
+            yield event
 
-    async def _route(self, request: RequestTrace, history: list[ChatMessage]) -> AgentSwitched:
-        run = request.agent(ORCHESTRATOR)
-        turn = await self._llm.complete(run, AGENTS[ORCHESTRATOR], history, [])
-        route = parse_route(turn.text)
-        switch = AgentSwitched(
-            from_agent=ORCHESTRATOR,
-            to_agent=route.agent,
-            trigger="orchestrator",
-            reason=route.reason,
-            confidence=route.confidence,
-            session_id=request.session_id,
-        )
-        self._telemetry.emit(switch, span=run.span)
-        run.stop(names.OUTCOME_HANDED_OFF)
-        return switch
+    async def resume(self, record: ApprovalRecord, resolution: Resolution) -> Run:
+        """Resume the paused run of a decided call (the caller won its resume claim), in
+        the current trace, linked to the span that waited; ``meta`` first, ``done`` last."""
+        lease = await self._lease_for_resume(record.session_id)
+        return Run(self._resumed_events(lease, record, resolution))
 
-    async def _run_agents(
-        self, request: RequestTrace, agent: str, history: list[ChatMessage]
-    ) -> AsyncIterator[StreamEvent]:
-        for _ in range(MAX_HANDOFFS):
-            spec = AGENTS[agent]
-            run = request.agent(agent)
-            next_agent: str | None = None
-            for _ in range(MAX_MODEL_CALLS_PER_AGENT):
-                turn = ModelTurn()
-                async for delta in self._llm.stream(
-                    run, spec, history, self._tools.specs_for(spec), turn
-                ):
-                    yield StreamEvent("text", {"agent": agent, "delta": delta})
-                history.append(ChatMessage("assistant", turn.text or None, tuple(turn.tool_calls)))
-                if not turn.tool_calls:
-                    if turn.text:
-                        await self._sessions.add_message(
-                            request.session_id, "assistant", turn.text, agent=agent
-                        )
-                    run.stop(_final_outcome(history))
-                    return
-                for call in turn.tool_calls:
-                    target = self._tools.handoff_target(spec, call.name)
-                    if target is not None:
-                        yield self._handoff(request, run, call, target, history)
-                        next_agent = target
-                        break
-                    async for event in self._tools.execute(request, run, call, history):
-                        yield event
-                if next_agent is not None:
-                    break
-            if next_agent is None:
-                run.stop(names.OUTCOME_COMPLETED)
-                return
-            agent = next_agent
-
-    def _handoff(
-        self,
-        request: RequestTrace,
-        run: AgentRun,
-        call: ToolCall,
-        target: str,
-        history: list[ChatMessage],
-    ) -> StreamEvent:
-        self._tools.announce(request, run, call)
-        handoff = request.handoff(run, target, call.id)
-        reason = str(call.arguments.get("reason", ""))[:256] or f"{run.agent} asked for {target}"
-        switch = AgentSwitched(
-            from_agent=run.agent,
-            to_agent=target,
-            trigger="agent",
-            reason=reason,
-            confidence=1.0,
-            session_id=request.session_id,
-        )
-        self._telemetry.emit(switch, span=run.span)
-        handoff.stop("completed")
-        run.stop(names.OUTCOME_HANDED_OFF)
-        history.append(ChatMessage("tool", f"transferred to {target}", tool_call_id=call.id))
-        return _switch_event(switch)
+    async def resume_expired(self, record: ApprovalRecord) -> Run | None:
+        """Time out a paused approval past its deadline and resume its run (the agent hears
+        that the approval timed out); None when someone decided it first."""
+        request = RequestTrace(self._spans, record.session_id, links=[waiting_span(record)])
+        with request.request.activate():
+            resolution = await self._hitl.expire(record)
+            claimed = resolution is not None and await self._hitl.claim_resume(record.call_id)
+        if resolution is None or not claimed:
+            request.finish(n.OUTCOME_COMPLETED)
+            return None
+        lease = await self._lease_for_resume(record.session_id)
+        return Run(self._resumed_events(lease, record, resolution, request=request))
 
     def shutdown(self) -> None:
         """Stop waiting streams (their approvals stay pending) so the server can exit."""
         self._hitl.close()
 
+    async def _lease_for_resume(self, session_id: str) -> RunLease:
+        deadline = time.monotonic() + self._resume_wait_s
+        while True:
+            try:
+                return await self._sessions.begin_run(session_id)
+            except SessionBusy:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(_RESUME_WAIT_STEP_S)
 
-def _switch_event(switch: AgentSwitched) -> StreamEvent:
+    async def _message_events(
+        self, lease: RunLease, session_id: str, message: str, agent: str | None
+    ) -> AsyncIterator[StreamEvent]:
+        started = time.monotonic()
+        request = RequestTrace(self._spans, session_id)
+        state = RunState(request, session_id, agent or self._router)
+        outcome: str = n.OUTCOME_DISCONNECTED
+        error: BaseException | None = None
+        try:
+            yield StreamEvent(
+                "meta", {"correlation_id": request.correlation_id, "session_id": session_id}
+            )
+            session = await self._sessions.get(session_id)
+            state.transcript = await self._sessions.messages(session_id)
+            await self._loop.append(state, "user", message)
+            if agent is not None:
+                yield await self._loop.switch(
+                    state,
+                    from_agent=session.agent or self._router,
+                    to_agent=agent,
+                    trigger="user",
+                    reason="the user chose the agent",
+                    confidence=1.0,
+                )
+            else:
+                async for event in self._route(state):
+                    yield event
+            async for event in self._loop.run(state):
+                yield event
+            outcome = state.outcome
+        except ApprovalsClosed as exc:
+            outcome = n.OUTCOME_SHUTDOWN
+            yield StreamEvent("error", {"code": "shutdown", "message": str(exc)})
+        except Exception as exc:  # a real failure: the spans say ERROR
+            error, outcome = exc, n.OUTCOME_ERROR
+            yield StreamEvent("error", {"code": "agent_error", "message": _public_message(exc)})
+        finally:
+            await self._end(state, lease, outcome, error)
+        yield _done(state, started, outcome)
+
+    async def _resumed_events(
+        self,
+        lease: RunLease,
+        record: ApprovalRecord,
+        resolution: Resolution,
+        *,
+        request: RequestTrace | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        started = time.monotonic()
+        if request is None:
+            request = RequestTrace(self._spans, record.session_id, links=[waiting_span(record)])
+        state = RunState(request, record.session_id, record.agent)
+        outcome: str = n.OUTCOME_DISCONNECTED
+        error: BaseException | None = None
+        try:
+            yield StreamEvent(
+                "meta",
+                {
+                    "correlation_id": request.correlation_id,
+                    "session_id": record.session_id,
+                    "call_id": record.call_id,
+                    "resumed": "here",
+                },
+            )
+            state.transcript = await self._sessions.messages(record.session_id)
+            pending = await self._pending_calls(state, record, resolution)
+            async for event in self._loop.run(state, pending):
+                yield event
+            outcome = state.outcome
+        except ApprovalsClosed as exc:
+            outcome = n.OUTCOME_SHUTDOWN
+            yield StreamEvent("error", {"code": "shutdown", "message": str(exc)})
+        except Exception as exc:
+            error, outcome = exc, n.OUTCOME_ERROR
+            yield StreamEvent("error", {"code": "agent_error", "message": _public_message(exc)})
+        finally:
+            await self._end(state, lease, outcome, error)
+        yield _done(state, started, outcome)
+
+    async def _pending_calls(
+        self, state: RunState, record: ApprovalRecord, resolution: Resolution
+    ) -> list[PendingCall]:
+        """The paused run's calls still to run, the decided one first with its decision.
+        An approval whose call is not in the transcript (stored by a release that kept no
+        tool calls there) gets its assistant entry written now, so the run can go on."""
+        pending = unanswered_calls(state.transcript)
+        ids = [call.id for call in pending]
+        if record.call_id not in ids:
+            call = ToolCall(record.call_id, record.tool, dict(record.arguments))
+            await self._loop.append(
+                state, "assistant", None, agent=record.agent, tool_calls=tool_call_dicts([call])
+            )
+            pending = (call,)
+            ids = [call.id]
+        start = ids.index(record.call_id)
+        return [
+            (call, resolution if call.id == record.call_id else None) for call in pending[start:]
+        ]
+
+    async def _route(self, state: RunState) -> AsyncIterator[StreamEvent]:
+        """The orchestrator agent picks who answers, from the conversation's text."""
+        run = state.request.agent(self._router)
+        turn = await self._llm.complete(
+            run, self._agents[self._router], _conversation_text(state.transcript), []
+        )
+        route = parse_route(turn.text, self._routable)
+        yield await self._loop.switch(
+            state,
+            from_agent=self._router,
+            to_agent=route.agent,
+            trigger="orchestrator",
+            reason=route.reason,
+            confidence=route.confidence,
+            run=run,
+        )
+        run.stop(n.OUTCOME_HANDED_OFF)
+
+    async def _end(
+        self, state: RunState, lease: RunLease, outcome: str, error: BaseException | None
+    ) -> None:
+        """The request's one finaliser: every span ends; the session's agent is kept; the
+        lease is given back (a run paused for a human holds none)."""
+        try:
+            state.request.finish(outcome, error)
+            if error is None and outcome != n.OUTCOME_DISCONNECTED:
+                with state.request.request.activate():
+                    await self._sessions.set_agent(state.session_id, state.agent)
+        finally:
+            await lease.release()
+
+
+def _conversation_text(entries: list[MessageRecord]) -> list[ChatMessage]:
+    """What the router reads: the user's messages and the agents' text answers, in order
+    (no tool calls: the router has no tools, and some providers refuse tool results sent
+    to a call without them)."""
+    out: list[ChatMessage] = []
+    for entry in entries:
+        if entry.role == "user" and entry.content:
+            out.append(ChatMessage("user", entry.content))
+        elif entry.role == "assistant" and entry.content and not calls_of(entry):
+            out.append(ChatMessage("assistant", entry.content))
+    return out
+
+
+def _done(state: RunState, started: float, outcome: str) -> StreamEvent:
     return StreamEvent(
-        "agent_switched",
+        "done",
         {
-            "from": switch.from_agent,
-            "to": switch.to_agent,
-            "trigger": switch.trigger,
-            "reason": switch.reason,
-            "confidence": switch.confidence,
+            "agent": state.agent,
+            "duration_ms": round((time.monotonic() - started) * 1e3, 1),
+            "outcome": outcome,
         },
     )
-
-
-def _final_outcome(history: list[ChatMessage]) -> str:
-    """``rejected`` when the last tool result was a human's no, else ``completed``."""
-    for message in reversed(history):
-        if message.role == "tool":
-            content = message.content or ""
-            return (
-                names.OUTCOME_REJECTED
-                if content.startswith("rejected")
-                else names.OUTCOME_COMPLETED
-            )
-    return names.OUTCOME_COMPLETED
 
 
 def _public_message(exc: BaseException) -> str:

@@ -5,18 +5,36 @@ Built at start-up from :class:`Settings`; closed at shutdown. Nothing here knows
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from agent_runtime.hitl import Decision, HITLManager
+from agent_runtime.agents import AGENTS
+from agent_runtime.hitl import Decision, HITLManager, Resolution
 from agent_runtime.llm import ChatModel, create_model
-from agent_runtime.orchestrator import MultiAgentOrchestrator
+from agent_runtime.llm.stream import LLMStreamService
+from agent_runtime.orchestrator import MultiAgentOrchestrator, Run
 from agent_runtime.sessions import SessionManager
 from agent_runtime.settings import Settings
 from agent_runtime.store import Store, open_store
+from agent_runtime.stream_events import StreamEvent
 from agent_runtime.toolrunner import ToolRunner
 from agent_runtime.tools import CommandPolicy, default_registry
 from telemetry import Providers, Telemetry, TelemetrySettings
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionOutcome:
+    """A recorded decision: the answer for the human, and the resumed run when this
+    process resumes it (``answer["resumed"] == "here"``), still to be iterated."""
+
+    answer: dict[str, Any]
+    run: Run | None = None
 
 
 @dataclass(slots=True)
@@ -30,6 +48,7 @@ class Runtime:
     hitl: HITLManager
     tools: ToolRunner
     orchestrator: MultiAgentOrchestrator
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     async def start(
@@ -51,11 +70,12 @@ class Runtime:
             audit_path=settings.data_dir / "audit.db",
             providers=telemetry_providers,
         )
-        sessions = SessionManager(store, telemetry)
+        sessions = SessionManager(store, telemetry, run_lease_s=settings.run_lease_s)
         registry = default_registry(CommandPolicy(timeout_s=settings.command_timeout_s))
         hitl = HITLManager(
             store,
             telemetry,
+            telemetry.spans,
             timeout_s=settings.approval_timeout_s,
             validate_arguments=registry.validate,
         )
@@ -67,9 +87,42 @@ class Runtime:
             model=settings.openai_model,
         )
         orchestrator = MultiAgentOrchestrator(
-            sessions=sessions, hitl=hitl, tools=tools, model=chat_model, telemetry=telemetry
+            agents=AGENTS,
+            sessions=sessions,
+            hitl=hitl,
+            tools=tools,
+            llm=LLMStreamService(chat_model),
+            events=telemetry,
+            spans=telemetry.spans,
+            resume_wait_s=settings.run_lease_s + 1.0,
         )
         return cls(settings, store, telemetry, sessions, hitl, tools, orchestrator)
+
+    async def decide_and_resume(
+        self,
+        call_id: str,
+        decision: Decision,
+        *,
+        arguments: dict[str, Any] | None,
+        feedback: str | None,
+    ) -> DecisionOutcome:
+        """Record a human decision. A stream that waits for it resumes the run there
+        (``"resumed": "stream"``); when none waits any more, this process claims the run and
+        returns it, to be iterated by the caller (``"resumed": "here"``)."""
+        decided = await self.hitl.decide(call_id, decision, arguments=arguments, feedback=feedback)
+        record, resolution = decided.record, decided.resolution
+        answer: dict[str, Any] = {
+            "call_id": call_id,
+            "decision": resolution.decision,
+            "session_id": record.session_id,
+            "waiting_trace_id": record.trace_id,
+        }
+        if decided.live:
+            return DecisionOutcome({**answer, "resumed": "stream", "trace_id": record.trace_id})
+        if not await self.hitl.claim_resume(call_id):
+            return DecisionOutcome({**answer, "resumed": "elsewhere", "trace_id": None})
+        run = await self.orchestrator.resume(record, resolution)
+        return DecisionOutcome({**answer, "resumed": "here"}, run)
 
     async def decide(
         self,
@@ -79,22 +132,75 @@ class Runtime:
         arguments: dict[str, Any] | None,
         feedback: str | None,
     ) -> dict[str, Any]:
-        """Record a human decision; when no stream waits any more, resume the work here."""
-        record, resolution, live = await self.hitl.decide(
+        """:meth:`decide_and_resume`, with a run resumed here driven to its end: the answer
+        then says how it ended (``outcome``, the agent's final ``text``, the decided call's
+        ``result``) and in which trace (``trace_id``)."""
+        outcome = await self.decide_and_resume(
             call_id, decision, arguments=arguments, feedback=feedback
         )
-        answer: dict[str, Any] = {
-            "call_id": call_id,
-            "decision": resolution.decision,
-            "session_id": record.session_id,
-            "trace_id": record.trace_id,
-            "resumed": "stream" if live else "here",
-        }
-        if not live:
-            answer["result"] = await self.tools.resume(record, resolution)
-        return answer
+        if outcome.run is None:
+            return outcome.answer
+        return await summarise(outcome.answer, outcome.run)
+
+    async def sweep(self) -> None:
+        """Resume the runs nobody else will: approvals past their deadline that no stream
+        waits for (timed out, the agent hears so), and decisions whose deciding process died
+        before it resumed the run."""
+        for record in await self.hitl.expired():
+            run = await self.orchestrator.resume_expired(record)
+            if run is not None:
+                self._drain(run)
+        for record in await self.hitl.unresumed(older_than_s=self.settings.run_lease_s * 2):
+            if await self.hitl.claim_resume(record.call_id):
+                self._drain(await self.orchestrator.resume(record, Resolution.of(record)))
+
+    async def sweep_forever(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.sweep()
+            except Exception:
+                _log.exception("resuming paused runs failed; retrying in %.0f s", interval_s)
+
+    def _drain(self, run: Run) -> None:
+        async def drain() -> None:
+            async for _ in run:
+                pass
+
+        task = asyncio.get_running_loop().create_task(drain())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
         self.orchestrator.shutdown()
+        for task in list(self._background):
+            task.cancel()
+        for task in list(self._background):
+            with contextlib.suppress(BaseException):
+                await task
         await self.store.close()
         self.telemetry.close()
+
+
+async def summarise(
+    answer: dict[str, Any], run: AsyncIterator[StreamEvent] | Run
+) -> dict[str, Any]:
+    """Drive a resumed run to its end; the decision's answer with how the run ended."""
+    summary = dict(answer)
+    text: list[str] = []
+    async for event in run:
+        if event.event == "meta":
+            summary["trace_id"] = event.data["correlation_id"]
+        elif event.event == "text":
+            text.append(event.data["delta"])
+        elif event.event in ("tool_call", "agent_switched"):
+            text.clear()  # what came before was not the final answer
+        elif event.event == "tool_result" and event.data["call_id"] == answer["call_id"]:
+            summary["result"] = {k: v for k, v in event.data.items() if k != "call_id"}
+        elif event.event == "error":
+            summary["error"] = event.data
+        elif event.event == "done":
+            summary["outcome"] = event.data["outcome"]
+            summary["agent"] = event.data["agent"]
+    summary["text"] = "".join(text)
+    return summary

@@ -1,14 +1,21 @@
-"""SessionManager: every session and message, kept durably and announced to telemetry.
+"""SessionManager: every session and its transcript, kept durably and announced to telemetry.
 
 The manager is the only writer of sessions. It validates ids, stamps times with an
 injectable clock (tests pass a fixed one), persists through the :class:`Store`, and emits
 one typed event per change (``SessionCreated``, ``MessageAdded``, ``SessionUpdated``,
 ``SessionDeleted``). Whether message text leaves the process is the telemetry layer's
 decision (content capture is off by default), so the event always carries it.
+
+A session runs one agent run at a time: :meth:`SessionManager.begin_run` takes the session's
+run lease in the store (a compare-and-set with an expiry, renewed while the run lasts), so
+two messages for one session never interleave their transcript entries, whichever process
+they reach.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
 import uuid
@@ -17,11 +24,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, get_args
 
-from agent_runtime.errors import InvalidSessionId, SessionAlreadyExists, SessionNotFound
+from agent_runtime.errors import (
+    InvalidSessionId,
+    SessionAlreadyExists,
+    SessionBusy,
+    SessionNotFound,
+)
 from agent_runtime.store import MessageRecord, MessageRole, SessionRecord, Store
 from telemetry import EventSink, MessageAdded, SessionCreated, SessionDeleted, SessionUpdated
 
-__all__ = ["SESSION_ID_PATTERN", "Session", "SessionManager", "is_valid_session_id"]
+__all__ = [
+    "SESSION_ID_PATTERN",
+    "RunLease",
+    "Session",
+    "SessionManager",
+    "TranscriptPage",
+    "is_valid_session_id",
+]
 
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _ROLES: frozenset[str] = frozenset(get_args(MessageRole))
@@ -58,6 +77,48 @@ class Session:
         return cls(record.session_id, record.created_at, record.agent)
 
 
+@dataclass(frozen=True, slots=True)
+class TranscriptPage:
+    """A slice of a session's transcript, and how long the whole transcript is."""
+
+    entries: list[MessageRecord]
+    offset: int
+    total: int
+
+
+class RunLease:
+    """The session's run lease, held while one agent run lasts; renewed in the background
+    at a third of its lifetime, so a process that dies loses it within ``ttl_s``.
+    :meth:`release` is idempotent."""
+
+    def __init__(self, store: Store, session_id: str, owner: str, ttl_s: float) -> None:
+        self.session_id = session_id
+        self.owner = owner
+        self._store = store
+        self._ttl_s = ttl_s
+        self._renewer: asyncio.Task[None] | None = None
+        self._released = False
+
+    def start(self) -> None:
+        self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._ttl_s / 3)
+            with contextlib.suppress(Exception):  # a missed renewal is retried next period
+                await self._store.renew_session_run(
+                    self.session_id, self.owner, until=time.time() + self._ttl_s
+                )
+
+    async def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        if self._renewer is not None:
+            self._renewer.cancel()
+        await self._store.release_session_run(self.session_id, self.owner)
+
+
 class SessionManager:
     """Create, read, update and soft-delete sessions and append their messages.
 
@@ -66,14 +127,25 @@ class SessionManager:
     """
 
     def __init__(
-        self, store: Store, events: EventSink, *, clock: Callable[[], float] = time.time
+        self,
+        store: Store,
+        events: EventSink,
+        *,
+        clock: Callable[[], float] = time.time,
+        run_lease_s: float = 30.0,
     ) -> None:
+        """``run_lease_s``: how long a run's hold on its session outlives its process."""
         self._store = store
         self._events = events
         self._clock = clock
+        self._run_lease_s = run_lease_s
 
-    async def create(self, session_id: str | None = None) -> Session:
-        """Create a session (a uuid4 hex id when none is given).
+    async def create(
+        self, session_id: str | None = None, system_prompt: str | None = None
+    ) -> Session:
+        """Create a session (a uuid4 hex id when none is given), optionally with a system
+        prompt of its own: the transcript's first entry, which every model call of the
+        session receives after the agent's own system prompt.
 
         Raises ``InvalidSessionId`` for a malformed id and ``SessionAlreadyExists`` when the
         id is or was in use: a deleted session's id is never handed out again.
@@ -85,6 +157,8 @@ class SessionManager:
         record = SessionRecord(session_id=session_id, created_at=self._clock(), agent=None)
         await self._store.insert_session(record)
         self._events.emit(SessionCreated(session_id=session_id))
+        if system_prompt:
+            await self.add_message(session_id, "system", system_prompt)
         return Session.from_record(record)
 
     async def get(self, session_id: str) -> Session:
@@ -117,10 +191,12 @@ class SessionManager:
         agent: str | None = None,
         tool_calls: Iterable[Mapping[str, Any]] = (),
         tool_call_id: str | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> MessageRecord:
-        """Append one message (``SessionNotFound`` if the session is gone) and announce it.
+        """Append one transcript entry (``SessionNotFound`` if the session is gone) and
+        announce it; returns it as stored (with its ``seq``).
 
-        ``role`` is one of system, user, assistant, tool; ``tool_calls`` are
+        ``role`` is one of system, user, assistant, tool, handoff; ``tool_calls`` are
         ``{"id", "name", "arguments"}`` mappings, stored as given.
         """
         if role not in _ROLES:
@@ -133,15 +209,39 @@ class SessionManager:
             created_at=self._clock(),
             tool_calls=[dict(call) for call in tool_calls],
             tool_call_id=tool_call_id,
+            meta=dict(meta or {}),
         )
-        await self._store.append_message(record)
+        stored = await self._store.append_message(record)
         self._events.emit(MessageAdded(session_id=session_id, role=role, content=content or ""))
-        return record
+        return stored
 
     async def messages(self, session_id: str) -> list[MessageRecord]:
-        """The session's messages in order; ``SessionNotFound`` if the session is gone."""
+        """The session's whole transcript in order; ``SessionNotFound`` if it is gone."""
         await self._get_record(session_id)
         return await self._store.list_messages(session_id)
+
+    async def transcript_page(self, session_id: str, *, offset: int, limit: int) -> TranscriptPage:
+        """``limit`` entries of the transcript from ``offset`` (0 = the first entry)."""
+        await self._get_record(session_id)
+        entries = await self._store.list_messages(session_id, offset=offset, limit=limit)
+        total = await self._store.count_messages(session_id)
+        return TranscriptPage(entries, offset, total)
+
+    async def begin_run(self, session_id: str) -> RunLease:
+        """Take the session's run lease for one agent run (``SessionBusy`` while another
+        run holds it, ``SessionNotFound`` if the session is gone); release it when the run
+        ends, or pauses for a human without a stream to wait in."""
+        await self._get_record(session_id)
+        owner = uuid.uuid4().hex
+        now = self._clock()
+        claimed = await self._store.claim_session_run(
+            session_id, owner, now=now, until=now + self._run_lease_s
+        )
+        if not claimed:
+            raise SessionBusy.for_id(session_id)
+        lease = RunLease(self._store, session_id, owner, self._run_lease_s)
+        lease.start()
+        return lease
 
     async def set_agent(self, session_id: str, agent: str | None) -> Session:
         """Make ``agent`` the session's current agent; emits only when it actually changes."""

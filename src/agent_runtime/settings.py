@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     audit_resend_interval_s: float = Field(
         default=10.0, gt=0, validation_alias="AGENT_RUNTIME_AUDIT_RESEND_INTERVAL_S"
     )
+    run_lease_s: float = Field(
+        default=30.0, ge=1, le=3600, validation_alias="AGENT_RUNTIME_RUN_LEASE_S"
+    )
+    """How long a run's hold on its session outlives a process that died holding it."""
+    sweep_interval_s: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias="AGENT_RUNTIME_SWEEP_INTERVAL_S"
+    )
+    """How often paused runs past their approval deadline are timed out and resumed."""
 
     @field_validator("internal_key")
     @classmethod

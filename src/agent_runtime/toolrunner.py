@@ -2,35 +2,59 @@
 
 Each call becomes an ``execute_tool`` span; risky tools wait for a human decision first
 (HITL), with the span open the whole time. Tool failures (a refused path, a command not
-allowed) are failed tool calls given back to the model, never request failures.
+allowed) are failed tool calls given back to the model, never request failures. The result
+is a value (:class:`ToolCallResult`) whose outcome the run's outcome is derived from; the
+text the model reads is only its ``output``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent_runtime.agents import AgentSpec, handoff_target
 from agent_runtime.errors import ToolError
-from agent_runtime.hitl import HITLManager, Resolution
-from agent_runtime.llm import ChatMessage, ToolCall, ToolSpec
-from agent_runtime.store import ApprovalRecord
+from agent_runtime.hitl import Decision, HITLManager, Resolution
+from agent_runtime.llm import ToolCall, ToolSpec
 from agent_runtime.stream_events import StreamEvent
 from agent_runtime.tools import ToolRegistry, Workspace
-from telemetry import AgentRun, RequestTrace, Telemetry, ToolExecutionRequested, ToolRun
+from telemetry import (
+    AgentRun,
+    EventSink,
+    RequestTrace,
+    ToolExecutionRequested,
+    ToolOutcome,
+    ToolRun,
+)
+
+
+@dataclass(slots=True)
+class ToolCallResult:
+    """What one tool call came to: its outcome, the text the model reads, the decision."""
+
+    outcome: ToolOutcome = "completed"
+    output: str = ""
+    decision: Decision | None = None
 
 
 class ToolRunner:
     """Executes tool calls inside the session's workspace, asking a human when needed."""
 
     def __init__(
-        self, registry: ToolRegistry, hitl: HITLManager, telemetry: Telemetry, data_dir: Path
+        self, registry: ToolRegistry, hitl: HITLManager, events: EventSink, data_dir: Path
     ) -> None:
+        """``data_dir``: where the per-session workspace folders live (``workspaces/``)."""
         self._registry = registry
         self._hitl = hitl
-        self._telemetry = telemetry
+        self._events = events
         self._data_dir = data_dir
+
+    @property
+    def tool_names(self) -> frozenset[str]:
+        """Every tool an agent may be given."""
+        return frozenset(self._registry.names)
 
     def specs_for(self, spec: AgentSpec) -> list[ToolSpec]:
         """The agent's tools and its ``transfer_to_<agent>`` handoffs, as shown to the model."""
@@ -56,7 +80,7 @@ class ToolRunner:
 
     def announce(self, request: RequestTrace, run: AgentRun, call: ToolCall) -> None:
         """``tool.execution_requested`` on the agent's span, for tools and handoffs alike."""
-        self._telemetry.emit(
+        self._events.emit(
             ToolExecutionRequested(
                 tool=call.name,
                 call_id=call.id,
@@ -68,16 +92,29 @@ class ToolRunner:
         )
 
     async def execute(
-        self, request: RequestTrace, run: AgentRun, call: ToolCall, history: list[ChatMessage]
+        self,
+        request: RequestTrace,
+        run: AgentRun,
+        call: ToolCall,
+        result: ToolCallResult,
+        *,
+        resolution: Resolution | None = None,
     ) -> AsyncIterator[StreamEvent]:
-        """Run one call; yields ``tool_call``, maybe ``approval_required``, ``tool_result``."""
-        self.announce(request, run, call)
+        """Run one call; yields ``tool_call``, maybe ``approval_required``, ``tool_result``,
+        and fills ``result``.
+
+        ``resolution``: the human already decided (a paused run resumed from the store):
+        the call was announced and its approval asked for by the request that paused, so
+        neither happens again.
+        """
+        if resolution is None:
+            self.announce(request, run, call)
         yield StreamEvent("tool_call", {"call_id": call.id, "tool": call.name, "agent": run.agent})
         tool_run = request.tool(call.name, call.id, run=run)
         try:
             definition = self._registry.get(call.name)
             arguments = self._registry.validate(call.name, call.arguments)
-            if definition.requires_approval:
+            if resolution is None and definition.requires_approval:
                 record = await self._hitl.request(
                     call_id=call.id,
                     session_id=request.session_id,
@@ -97,44 +134,24 @@ class ToolRunner:
                     },
                 )
                 resolution = await self._hitl.wait(record)
+                # The stream resumes the run itself: claim it, so that nothing else does
+                # (a stream that died before this line leaves the run to the sweeper).
+                await self._hitl.claim_resume(call.id)
+            if resolution is not None:
+                result.decision = resolution.decision
                 if not resolution.approved:
                     tool_run.stop("rejected")
-                    result = _rejection(resolution)
-                    history.append(ChatMessage("tool", result, tool_call_id=call.id))
-                    yield _result(call, "rejected", result, resolution)
+                    result.outcome, result.output = "rejected", _rejection(resolution)
+                    yield _result(call, result)
                     return
                 arguments = self._registry.validate(call.name, resolution.arguments)
-            else:
-                resolution = None
-            output = await self._run(tool_run, request.session_id, call.name, arguments)
-            history.append(ChatMessage("tool", output, tool_call_id=call.id))
-            yield _result(call, "completed", output, resolution)
+            result.output = await self._run(tool_run, request.session_id, call.name, arguments)
+            result.outcome = "completed"
+            yield _result(call, result)
         except ToolError as exc:
             tool_run.fail(exc)
-            message = f"error: {exc}"
-            history.append(ChatMessage("tool", message, tool_call_id=call.id))
-            yield _result(call, "failed", message, None)
-
-    async def resume(self, record: ApprovalRecord, resolution: Resolution) -> dict[str, Any]:
-        """Run an approved call whose stream is gone, in the deciding request's trace."""
-        if not resolution.approved:
-            return {"outcome": "rejected"}
-        from opentelemetry import context as otel_context
-
-        tool_run = self._telemetry.spans.tool(
-            record.tool,
-            record.call_id,
-            agent=record.agent,
-            parent=otel_context.get_current(),
-            session_id=record.session_id,
-        )
-        try:
-            arguments = self._registry.validate(record.tool, resolution.arguments)
-            output = await self._run(tool_run, record.session_id, record.tool, arguments)
-        except ToolError as exc:
-            tool_run.fail(exc)
-            return {"outcome": "failed", "error": str(exc)}
-        return {"outcome": "completed", "output": output}
+            result.outcome, result.output = "failed", f"error: {exc}"
+            yield _result(call, result)
 
     async def _run(
         self, tool_run: ToolRun, session_id: str, tool: str, arguments: dict[str, Any]
@@ -153,15 +170,13 @@ def _rejection(resolution: Resolution) -> str:
     return f"rejected: {why}{feedback}"
 
 
-def _result(
-    call: ToolCall, outcome: str, output: str, resolution: Resolution | None
-) -> StreamEvent:
+def _result(call: ToolCall, result: ToolCallResult) -> StreamEvent:
     data: dict[str, Any] = {
         "call_id": call.id,
         "tool": call.name,
-        "outcome": outcome,
-        "output": output,
+        "outcome": result.outcome,
+        "output": result.output,
     }
-    if resolution is not None:
-        data["decision"] = resolution.decision
+    if result.decision is not None:
+        data["decision"] = result.decision
     return StreamEvent("tool_result", data)

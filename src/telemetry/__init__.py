@@ -47,6 +47,8 @@ This layer's own:
 - ``AGENT_RUNTIME_TELEMETRY_SHUTDOWN_DEADLINE_S``: flush deadline at shutdown (default 3 s).
 """
 
+from opentelemetry.trace import Span
+
 from telemetry import names
 from telemetry.audit import AuditLog, AuditRecord
 from telemetry.correlation import (
@@ -76,6 +78,7 @@ from telemetry.events import (
     ToolApprovalRequired,
     ToolExecutionCompleted,
     ToolExecutionRequested,
+    ToolOutcome,
 )
 from telemetry.hub import Telemetry
 from telemetry.query import AuditLogger, MetricsCollector
@@ -84,6 +87,7 @@ from telemetry.request import RequestTrace
 from telemetry.settings import TelemetrySettings
 from telemetry.setup import Providers, configure, configured, shutdown
 from telemetry.sink import EventSink
+from telemetry.span_ref import SpanRef
 from telemetry.spans import AgentRun, ChatCall, RequestSpan, SpanFactory, ToolRun, error_type
 from telemetry.subscribers import EventContext, Notification, NotificationService, Subscriber
 from telemetry.timeline import TimelineEntry
@@ -116,7 +120,9 @@ __all__ = [
     "SessionCreated",
     "SessionDeleted",
     "SessionUpdated",
+    "Span",
     "SpanFactory",
+    "SpanRef",
     "Subscriber",
     "SwitchTrigger",
     "Telemetry",
@@ -126,6 +132,7 @@ __all__ = [
     "ToolApprovalRequired",
     "ToolExecutionCompleted",
     "ToolExecutionRequested",
+    "ToolOutcome",
     "ToolRun",
     "TraceContextLogFilter",
     "configure",

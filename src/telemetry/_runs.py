@@ -30,6 +30,7 @@ from telemetry.events import (
 )
 from telemetry.operation_metrics import OperationMetrics
 from telemetry.redaction import scrub
+from telemetry.span_ref import SpanRef
 
 if TYPE_CHECKING:
     from telemetry.spans import SpanFactory
@@ -90,6 +91,10 @@ class RequestSpan:
     def ended(self) -> bool:
         return self._ended
 
+    @property
+    def span_ref(self) -> SpanRef:
+        return SpanRef.of(self.span)
+
     def activate(self) -> AbstractContextManager[None]:
         return _Activated(self.context)
 
@@ -124,6 +129,11 @@ class _Operation:
     @property
     def span_context(self) -> SpanContext:
         return self.span.get_span_context()
+
+    @property
+    def span_ref(self) -> SpanRef:
+        """This span's identity as plain values (what a paused run stores)."""
+        return SpanRef.of(self.span)
 
     def activate(self) -> AbstractContextManager[None]:
         """Make this span current for one step (a model call, a tool's work); a no-op when

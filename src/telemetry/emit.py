@@ -23,6 +23,7 @@ from telemetry.audit import AuditLog
 from telemetry.events import TelemetryEvent
 from telemetry.metrics import MetricsRecorder
 from telemetry.settings import TelemetrySettings
+from telemetry.span_ref import SpanRef
 from telemetry.subscribers import SubscriberFanOut
 from telemetry.timeline import TimelineRecorder
 
@@ -69,7 +70,7 @@ class EventEmitter:
         event: TelemetryEvent,
         *,
         span: Span | None = None,
-        origin: SpanContext | None = None,
+        origin: SpanRef | SpanContext | None = None,
     ) -> None:
         """Record ``event`` everywhere it belongs.
 
@@ -93,6 +94,8 @@ class EventEmitter:
             self._recorder.record(event)
         except Exception:
             _log.exception("metrics for %s failed", name)
+        if isinstance(origin, SpanRef):
+            origin = origin.span_context()
         context = origin if origin is not None else target.get_span_context()
         # The audit trail does not depend on tracing: with the SDK disabled the record is
         # still written, with the request's untraced trace id (all zeros outside a request).

@@ -9,8 +9,11 @@ commits the request's queued audit records (one transaction for the request).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from opentelemetry.context import Context
 
+from telemetry.span_ref import SpanRef
 from telemetry.spans import AgentRun, RequestSpan, SpanFactory, ToolRun
 
 
@@ -18,11 +21,17 @@ class RequestTrace:
     """The ``agent.request`` span and every agent/tool span opened under it."""
 
     def __init__(
-        self, factory: SpanFactory, session_id: str, *, context: Context | None = None
+        self,
+        factory: SpanFactory,
+        session_id: str,
+        *,
+        context: Context | None = None,
+        links: Sequence[SpanRef] = (),
     ) -> None:
+        """``links``: spans this request continues (see :meth:`SpanFactory.request`)."""
         self._factory = factory
         self.session_id = session_id
-        self.request: RequestSpan = factory.request(session_id, context=context)
+        self.request: RequestSpan = factory.request(session_id, context=context, links=links)
         self._open: list[AgentRun | ToolRun] = []
 
     @property

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from opentelemetry.trace import Span
+
 from telemetry.events import TelemetryEvent
+from telemetry.span_ref import SpanRef
 
 
 class EventSink(Protocol):
     """Anything that records catalogue events; :class:`telemetry.Telemetry` is the real one.
 
-    ``emit`` is synchronous, cheap, and never raises into the caller.
+    ``emit`` is synchronous, cheap, and never raises into the caller. ``span``: where the
+    span event lands (the current span when omitted); ``origin``: the span the event
+    belongs to when it is not ``span`` (a decision recorded in a later request belongs to
+    the trace that waited for it).
     """
 
-    def emit(self, event: TelemetryEvent) -> None: ...
+    def emit(
+        self,
+        event: TelemetryEvent,
+        *,
+        span: Span | None = None,
+        origin: SpanRef | None = None,
+    ) -> None: ...

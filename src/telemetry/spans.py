@@ -27,11 +27,11 @@ histogram points and per-invocation bookkeeping (see the README's benchmarks).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Tracer, use_span
+from opentelemetry.trace import Link, Span, SpanKind, Tracer, use_span
 from opentelemetry.util.types import AttributeValue
 
 from telemetry import names as n
@@ -39,6 +39,7 @@ from telemetry._recording_span import span_starter
 from telemetry._runs import AgentRun, ChatCall, RequestSpan, ToolRun, error_type
 from telemetry.emit import EventEmitter
 from telemetry.operation_metrics import OperationMetrics
+from telemetry.span_ref import SpanRef
 
 __all__ = ["AgentRun", "ChatCall", "RequestSpan", "SpanFactory", "ToolRun", "error_type"]
 
@@ -51,13 +52,22 @@ class SpanFactory:
         self.metrics = metrics
         self._start = span_starter(tracer)
 
-    def request(self, session_id: str, *, context: Context | None = None) -> RequestSpan:
-        """``agent.request`` under the current (server) span; ids for sampling at start."""
+    def request(
+        self,
+        session_id: str,
+        *,
+        context: Context | None = None,
+        links: Sequence[SpanRef] = (),
+    ) -> RequestSpan:
+        """``agent.request`` under the current (server) span; ids for sampling at start.
+        ``links``: spans this request continues the story of (a run resumed after a human
+        decision links to the span that waited for it)."""
         span = self._start(
             n.SPAN_AGENT_REQUEST,
             context=context,
             kind=SpanKind.INTERNAL,
             attributes={n.GEN_AI_CONVERSATION_ID: session_id, n.SESSION_ID: session_id},
+            links=[Link(ref.span_context()) for ref in links if ref.is_valid],
         )
         return RequestSpan(span)
 
@@ -144,14 +154,14 @@ class SpanFactory:
         return run
 
     @contextmanager
-    def decision(self, call_id: str, tool: str, *, waiting: SpanContext) -> Iterator[Span]:
+    def decision(self, call_id: str, tool: str, *, waiting: SpanRef) -> Iterator[Span]:
         """``hitl.decision`` in the deciding request, linked to the span that waited."""
         span = self._start(
             n.SPAN_HITL_DECISION,
             context=None,
             kind=SpanKind.INTERNAL,
             attributes={n.GEN_AI_TOOL_NAME: tool, n.GEN_AI_TOOL_CALL_ID: call_id},
-            links=[Link(waiting)] if waiting.is_valid else [],
+            links=[Link(waiting.span_context())] if waiting.is_valid else [],
         )
         with use_span(span, end_on_exit=True):
             yield span

@@ -101,9 +101,12 @@ async def test_messages_keep_append_order_and_tool_calls(store: SQLiteStore) -> 
         MessageRecord("s1", "tool", "print(1)", "debug", 4.0, tool_call_id="c1"),
         MessageRecord("s1", "assistant", "done", "debug", 6.0),
     ]
-    for record in records:
-        await store.append_message(record)
-    assert await store.list_messages("s1") == records
+    stored = [await store.append_message(record) for record in records]
+    assert [r.seq for r in stored] == sorted({r.seq for r in stored})  # increasing, distinct
+    assert await store.list_messages("s1") == stored
+    assert [replace(r, seq=0) for r in stored] == records
+    assert await store.list_messages("s1", offset=1, limit=2) == stored[1:3]
+    assert await store.count_messages("s1") == 4
     assert await store.list_messages("other") == []
 
 

@@ -52,10 +52,12 @@ def create_app(settings: Settings | None = None, *, model: ChatModel | None = No
         runtime = await Runtime.start(settings, model=model)
         app.state.runtime = runtime
         resender = asyncio.create_task(_resend_audit_forever(runtime))
+        sweeper = asyncio.create_task(runtime.sweep_forever(settings.sweep_interval_s))
         try:
             yield
         finally:
             resender.cancel()
+            sweeper.cancel()
             await runtime.close()
 
     app = FastAPI(

@@ -69,9 +69,13 @@ class DecisionRequest(BaseModel):
 
 
 class CreateSessionRequest(BaseModel):
+    """A new session; ``system_prompt``: the session's own instructions, which every model
+    call of the session receives after the agent's system prompt."""
+
     model_config = ConfigDict(extra="forbid")
 
     session_id: StrictStr | None = Field(default=None, pattern=SESSION_ID_PATTERN)
+    system_prompt: StrictStr | None = Field(default=None, min_length=1, max_length=100_000)
 
 
 class SessionCreated(BaseModel):
@@ -79,18 +83,38 @@ class SessionCreated(BaseModel):
     created_at: str
 
 
+class ToolCallOut(BaseModel):
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
 class MessageOut(BaseModel):
+    """One transcript entry: ``system`` (the session's prompt), ``user``, ``assistant`` (its
+    text and ``tool_calls``), ``tool`` (a result, with ``tool_call_id``; ``meta.outcome``),
+    ``handoff`` (an agent switch: ``meta`` says from, to, trigger, confidence)."""
+
+    seq: int
     role: str
     content: str | None
     agent: str | None
     created_at: float
+    tool_calls: list[ToolCallOut] = []
+    tool_call_id: str | None = None
+    meta: dict[str, Any] = {}
 
 
 class SessionOut(BaseModel):
+    """A session and one page of its transcript: ``messages[0]`` is entry ``offset`` of
+    ``total``; ``next_offset`` is where the next page starts (None on the last page)."""
+
     session_id: str
     created_at: str
     agent: str | None
     messages: list[MessageOut]
+    offset: int
+    total: int
+    next_offset: int | None
 
 
 class ApprovalOut(BaseModel):

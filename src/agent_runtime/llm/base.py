@@ -88,7 +88,8 @@ class ChatModel(Protocol):
 
     ``stream`` yields text deltas as they arrive, each tool call once complete, then the
     :class:`ResponseInfo` and the usage last. It raises :class:`ModelError` when the
-    provider fails mid-stream.
+    provider fails mid-stream. ``model`` asks for another model of the same provider for
+    this call (an agent declared with a model of its own); None means :attr:`model_name`.
     """
 
     @property
@@ -107,5 +108,9 @@ class ChatModel(Protocol):
         ...
 
     def stream(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        *,
+        model: str | None = None,
     ) -> AsyncIterator[ModelEvent]: ...

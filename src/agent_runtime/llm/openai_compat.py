@@ -93,7 +93,11 @@ class OpenAIChatModel:
         await self._client.close()
 
     async def stream(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        *,
+        model: str | None = None,
     ) -> AsyncIterator[ModelEvent]:
         """Stream one completion: :class:`TextDelta` s, :class:`ToolCallRequest` s, then usage.
 
@@ -108,7 +112,7 @@ class OpenAIChatModel:
         """
         try:
             response = await self._client.chat.completions.create(
-                model=self._model,
+                model=model or self._model,
                 messages=to_openai_messages(messages),
                 tools=to_openai_tools(tools) if tools else openai.omit,
                 stream=True,

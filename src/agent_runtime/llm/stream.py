@@ -51,13 +51,19 @@ class LLMStreamService:
         tools: Sequence[ToolSpec],
         turn: ModelTurn,
     ) -> AsyncIterator[str]:
-        """Yield text deltas as they arrive; tool calls and usage are collected in ``turn``."""
+        """Yield text deltas as they arrive; tool calls and usage are collected in ``turn``.
+
+        The model receives the agent's system prompt, then ``history`` (the transcript, the
+        session's own system prompt first when it has one), with the agent's model when it
+        names one."""
         messages = [ChatMessage("system", spec.system_prompt), *history]
         model = self._model
         call = run.chat(
-            model.model_name, provider=model.provider_name, server_address=model.server_address
+            spec.model or model.model_name,
+            provider=model.provider_name,
+            server_address=model.server_address,
         )
-        events = model.stream(messages, tools)
+        events = model.stream(messages, tools, model=spec.model)
         try:
             while True:
                 with call.activate():

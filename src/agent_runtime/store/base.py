@@ -31,7 +31,8 @@ class Store(Protocol):
       id was ever used (deleted ids are not reused); writes to a missing or deleted session
       raise :class:`~agent_runtime.errors.SessionNotFound`.
     - ``record_decision`` is an atomic compare-and-set on ``status == 'pending'``: of two
-      concurrent decisions exactly one returns ``True``.
+      concurrent decisions exactly one returns ``True``; so is ``claim_resume`` on a decided
+      call's ``resumed_by``, and ``claim_session_run`` on a session's run lease.
     """
 
     async def open(self) -> None: ...
@@ -53,11 +54,35 @@ class Store(Protocol):
         """Mark the session deleted; ``False`` when it is missing or already deleted."""
         ...
 
-    # messages
-    async def append_message(self, record: MessageRecord) -> None: ...
+    # the transcript
+    async def append_message(self, record: MessageRecord) -> MessageRecord:
+        """Append one transcript entry; returns it with its ``seq``. ``SessionNotFound``
+        when the session is missing or deleted."""
+        ...
 
-    async def list_messages(self, session_id: str) -> list[MessageRecord]:
-        """The session's messages in the order they were appended."""
+    async def list_messages(
+        self, session_id: str, *, offset: int = 0, limit: int | None = None
+    ) -> list[MessageRecord]:
+        """The session's transcript in the order it was appended (``limit`` None: all)."""
+        ...
+
+    async def count_messages(self, session_id: str) -> int: ...
+
+    # one run per session at a time
+    async def claim_session_run(
+        self, session_id: str, owner: str, *, now: float, until: float
+    ) -> bool:
+        """Take the session's run lease until ``until`` (a compare-and-set): ``False`` when
+        another owner holds a lease that has not expired at ``now`` (or the session is
+        gone). The owner that holds it may claim it again."""
+        ...
+
+    async def renew_session_run(self, session_id: str, owner: str, *, until: float) -> bool:
+        """Extend ``owner``'s lease; ``False`` when it no longer holds it."""
+        ...
+
+    async def release_session_run(self, session_id: str, owner: str) -> None:
+        """Give the lease back (a no-op when ``owner`` does not hold it)."""
         ...
 
     # approvals
@@ -69,6 +94,17 @@ class Store(Protocol):
         """Pending approvals, oldest first; all sessions when ``session_id`` is ``None``."""
         ...
 
+    async def list_expired_approvals(self, now: float, limit: int) -> list[ApprovalRecord]:
+        """Pending approvals whose deadline passed before ``now``, oldest deadline first."""
+        ...
+
+    async def list_unresumed_decisions(
+        self, decided_before: float, limit: int
+    ) -> list[ApprovalRecord]:
+        """Decided approvals whose run nobody claimed to resume, decided before
+        ``decided_before`` (the deciding process died before it resumed the run)."""
+        ...
+
     async def record_decision(
         self,
         call_id: str,
@@ -78,8 +114,14 @@ class Store(Protocol):
         feedback: str | None,
         outcome: str | None,
         decided_at: float,
+        decided_by: str | None = None,
     ) -> bool:
         """Record the decision only if the approval is still pending; ``False`` otherwise."""
+        ...
+
+    async def claim_resume(self, call_id: str, owner: str, *, now: float) -> bool:
+        """Claim the right to resume the decided call's run (a compare-and-set): of all
+        callers exactly one gets ``True``."""
         ...
 
 

@@ -18,7 +18,9 @@ __all__ = [
     "SessionRecord",
 ]
 
-MessageRole = Literal["system", "user", "assistant", "tool"]
+MessageRole = Literal["system", "user", "assistant", "tool", "handoff"]
+"""``handoff`` entries record an agent switch in the transcript (who handed over to whom,
+and why); they are shown with the conversation but never sent to the model."""
 ApprovalStatus = Literal["pending", "decided"]
 
 
@@ -34,10 +36,13 @@ class SessionRecord:
 
 @dataclass(frozen=True, slots=True)
 class MessageRecord:
-    """One message of a session's conversation, in the OpenAI chat message shape.
+    """One entry of a session's transcript, in the OpenAI chat message shape.
 
     ``tool_calls`` (assistant messages) is a list of ``{"id", "name", "arguments"}`` dicts,
-    stored as JSON; ``tool_call_id`` links a ``tool`` message to the call it answers.
+    stored as JSON; ``tool_call_id`` links a ``tool`` message to the call it answers;
+    ``meta`` holds what a ``handoff`` entry says (from, to, trigger, reason, confidence) and
+    a tool result's outcome. ``seq`` is the store's position of the entry (0 until stored):
+    entries are read back in that order.
     """
 
     session_id: str
@@ -47,6 +52,8 @@ class MessageRecord:
     created_at: float
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     tool_call_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +62,9 @@ class ApprovalRecord:
 
     It keeps the waiting ``execute_tool`` span's context (``trace_id`` 32 hex, ``span_id``
     16 hex, ``trace_flags``) so a decision that arrives after the stream went away, or after
-    a restart, can still link to the trace that asked.
+    a restart, can still link to the trace that asked. A paused run is this record plus the
+    session's transcript: the pending call is one of the ``tool_calls`` of the transcript's
+    last assistant message.
     """
 
     call_id: str
@@ -76,3 +85,6 @@ class ApprovalRecord:
     feedback: str | None = None
     outcome: str | None = None
     decided_at: float | None = None
+    decided_by: str | None = None
+    resumed_by: str | None = None
+    """Who resumed the run after the decision (a claim: exactly one does)."""

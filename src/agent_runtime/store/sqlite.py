@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -70,6 +71,17 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX approvals_by_status ON approvals (status, session_id, requested_at);
     """,
+    # 2: the transcript is the run's state (handoff entries, tool outcomes), runs resume
+    # exactly once (resumed_by), one run per session at a time (run_owner, run_until).
+    """
+    ALTER TABLE messages ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE approvals ADD COLUMN decided_by TEXT;
+    ALTER TABLE approvals ADD COLUMN resumed_by TEXT;
+    ALTER TABLE approvals ADD COLUMN resumed_at REAL;
+    ALTER TABLE sessions ADD COLUMN run_owner TEXT;
+    ALTER TABLE sessions ADD COLUMN run_until REAL;
+    UPDATE approvals SET resumed_by = 'before-resumable-runs' WHERE status = 'decided';
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -77,21 +89,25 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 _APPROVAL_COLUMNS = (
     "call_id, session_id, tool, arguments, agent, reason, timeout_s, requested_at, deadline, "
     "trace_id, span_id, trace_flags, status, decision, decided_arguments, feedback, outcome, "
-    "decided_at"
+    "decided_at, decided_by, resumed_by"
 )
 _LIVE_SESSION = "EXISTS (SELECT 1 FROM sessions WHERE session_id = ? AND deleted_at IS NULL)"
 _SELECT_APPROVALS = (
     "SELECT call_id, session_id, tool, arguments, agent, reason, timeout_s, requested_at, "
     "deadline, trace_id, span_id, trace_flags, status, decision, decided_arguments, feedback, "
-    "outcome, decided_at FROM approvals "
+    "outcome, decided_at, decided_by, resumed_by FROM approvals "
 )
 _INSERT_APPROVAL = (
     "INSERT INTO approvals (" + _APPROVAL_COLUMNS + ") "
-    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE " + _LIVE_SESSION
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE " + _LIVE_SESSION
 )
 _INSERT_MESSAGE = (
     "INSERT INTO messages (session_id, role, content, agent, created_at, tool_calls, "
-    "tool_call_id) SELECT ?, ?, ?, ?, ?, ?, ? WHERE " + _LIVE_SESSION
+    "tool_call_id, meta) SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE " + _LIVE_SESSION
+)
+_SELECT_MESSAGES = (
+    "SELECT seq, session_id, role, content, agent, created_at, tool_calls, tool_call_id, meta "
+    "FROM messages WHERE session_id = ? ORDER BY seq LIMIT ? OFFSET ?"
 )
 
 
@@ -135,6 +151,9 @@ class SQLiteStore:
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
             await self._migrate(db)
+            # The embedded store belongs to one process: a run lease left by a previous
+            # process (killed while a stream ran) is void now, so its session is usable.
+            await db.execute("UPDATE sessions SET run_owner = NULL, run_until = NULL")
         except BaseException:
             await db.close()
             raise
@@ -219,7 +238,7 @@ class SQLiteStore:
 
     # --- messages ---------------------------------------------------------------------
 
-    async def append_message(self, record: MessageRecord) -> None:
+    async def append_message(self, record: MessageRecord) -> MessageRecord:
         async with self._conn.execute(
             _INSERT_MESSAGE,
             (
@@ -230,31 +249,56 @@ class SQLiteStore:
                 record.created_at,
                 json.dumps(record.tool_calls),
                 record.tool_call_id,
+                json.dumps(record.meta),
                 record.session_id,
             ),
         ) as cur:
             if cur.rowcount == 0:
                 raise SessionNotFound.for_id(record.session_id)
+            seq = cur.lastrowid or 0
+        return replace(record, seq=seq)
 
-    async def list_messages(self, session_id: str) -> list[MessageRecord]:
+    async def list_messages(
+        self, session_id: str, *, offset: int = 0, limit: int | None = None
+    ) -> list[MessageRecord]:
         async with self._conn.execute(
-            "SELECT session_id, role, content, agent, created_at, tool_calls, tool_call_id "
-            "FROM messages WHERE session_id = ? ORDER BY seq",
-            (session_id,),
+            _SELECT_MESSAGES, (session_id, -1 if limit is None else limit, offset)
         ) as cur:
             rows = await cur.fetchall()
-        return [
-            MessageRecord(
-                session_id=row["session_id"],
-                role=row["role"],
-                content=row["content"],
-                agent=row["agent"],
-                created_at=row["created_at"],
-                tool_calls=json.loads(row["tool_calls"]),
-                tool_call_id=row["tool_call_id"],
-            )
-            for row in rows
-        ]
+        return [_message_from_row(row) for row in rows]
+
+    async def count_messages(self, session_id: str) -> int:
+        async with self._conn.execute(
+            "SELECT COUNT(*) FROM messages WHERE session_id = ?", (session_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row is not None else 0
+
+    # --- one run per session -----------------------------------------------------------
+
+    async def claim_session_run(
+        self, session_id: str, owner: str, *, now: float, until: float
+    ) -> bool:
+        async with self._conn.execute(
+            "UPDATE sessions SET run_owner = ?, run_until = ? WHERE session_id = ? "
+            "AND deleted_at IS NULL AND (run_owner IS NULL OR run_owner = ? OR run_until < ?)",
+            (owner, until, session_id, owner, now),
+        ) as cur:
+            return cur.rowcount > 0
+
+    async def renew_session_run(self, session_id: str, owner: str, *, until: float) -> bool:
+        async with self._conn.execute(
+            "UPDATE sessions SET run_until = ? WHERE session_id = ? AND run_owner = ?",
+            (until, session_id, owner),
+        ) as cur:
+            return cur.rowcount > 0
+
+    async def release_session_run(self, session_id: str, owner: str) -> None:
+        await self._conn.execute(
+            "UPDATE sessions SET run_owner = NULL, run_until = NULL "
+            "WHERE session_id = ? AND run_owner = ?",
+            (session_id, owner),
+        )
 
     # --- approvals --------------------------------------------------------------------
 
@@ -302,10 +346,11 @@ class SQLiteStore:
         feedback: str | None,
         outcome: str | None,
         decided_at: float,
+        decided_by: str | None = None,
     ) -> bool:
         async with self._conn.execute(
             "UPDATE approvals SET status = 'decided', decision = ?, decided_arguments = ?, "
-            "feedback = ?, outcome = ?, decided_at = ? "
+            "feedback = ?, outcome = ?, decided_at = ?, decided_by = ? "
             "WHERE call_id = ? AND status = 'pending'",
             (
                 decision,
@@ -313,10 +358,39 @@ class SQLiteStore:
                 feedback,
                 outcome,
                 decided_at,
+                decided_by,
                 call_id,
             ),
         ) as cur:
             return cur.rowcount > 0
+
+    async def claim_resume(self, call_id: str, owner: str, *, now: float) -> bool:
+        async with self._conn.execute(
+            "UPDATE approvals SET resumed_by = ?, resumed_at = ? "
+            "WHERE call_id = ? AND status = 'decided' AND resumed_by IS NULL",
+            (owner, now, call_id),
+        ) as cur:
+            return cur.rowcount > 0
+
+    async def list_unresumed_decisions(
+        self, decided_before: float, limit: int
+    ) -> list[ApprovalRecord]:
+        async with self._conn.execute(
+            _SELECT_APPROVALS + "WHERE status = 'decided' AND resumed_by IS NULL "
+            "AND decided_at < ? ORDER BY decided_at LIMIT ?",
+            (decided_before, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_approval_from_row(row) for row in rows]
+
+    async def list_expired_approvals(self, now: float, limit: int) -> list[ApprovalRecord]:
+        async with self._conn.execute(
+            _SELECT_APPROVALS + "WHERE status = 'pending' AND deadline < ? "
+            "ORDER BY deadline LIMIT ?",
+            (now, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_approval_from_row(row) for row in rows]
 
 
 def _approval_values(record: ApprovalRecord) -> tuple[Any, ...]:
@@ -339,6 +413,22 @@ def _approval_values(record: ApprovalRecord) -> tuple[Any, ...]:
         record.feedback,
         record.outcome,
         record.decided_at,
+        record.decided_by,
+        record.resumed_by,
+    )
+
+
+def _message_from_row(row: aiosqlite.Row) -> MessageRecord:
+    return MessageRecord(
+        session_id=row["session_id"],
+        role=row["role"],
+        content=row["content"],
+        agent=row["agent"],
+        created_at=row["created_at"],
+        tool_calls=json.loads(row["tool_calls"]),
+        tool_call_id=row["tool_call_id"],
+        meta=json.loads(row["meta"]),
+        seq=row["seq"],
     )
 
 
@@ -363,4 +453,6 @@ def _approval_from_row(row: aiosqlite.Row) -> ApprovalRecord:
         feedback=row["feedback"],
         outcome=row["outcome"],
         decided_at=row["decided_at"],
+        decided_by=row["decided_by"],
+        resumed_by=row["resumed_by"],
     )

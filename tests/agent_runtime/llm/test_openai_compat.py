@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import openai
 import pytest
-from openai_wire_server import CannedResponse, ChatServer, chunk, json_response, sse
+from tests.support.openai_server import CannedResponse, ChatServer, chunk, json_response, sse
 
 from agent_runtime.llm import (
     ChatMessage,

@@ -1,10 +1,14 @@
-"""Human decisions on pending tool calls."""
+"""Human decisions on pending tool calls, and the runs they resume."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+from fastapi.sse import format_sse_event
 
 from agent_runtime.api.deps import RuntimeDep
 from agent_runtime.api.schemas import (
@@ -13,16 +17,51 @@ from agent_runtime.api.schemas import (
     ApprovalOut,
     DecisionRequest,
 )
+from agent_runtime.orchestrator import Run
+from agent_runtime.runtime import summarise
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
 
+_DECIDE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": (
+            "The decision is recorded. JSON by default: where the run resumed (`resumed`: "
+            "`stream` when a stream waits for it, `here` when this request ran it to its "
+            "end, with its `outcome`, final `text`, the decided call's `result` and its "
+            "`trace_id`). With `Accept: text/event-stream` a run resumed here streams its "
+            "events instead (`meta` first, `done` last)."
+        ),
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
 
-@router.post("/{call_id}")
-async def decide(call_id: str, body: DecisionRequest, runtime: RuntimeDep) -> dict[str, Any]:
-    """APPROVE, EDIT (with ``arguments``) or REJECT; 404 unknown, 409 already decided."""
-    return await runtime.decide(
+
+@router.post("/{call_id}", response_model=None, responses=_DECIDE_RESPONSES)
+async def decide(
+    call_id: str,
+    body: DecisionRequest,
+    runtime: RuntimeDep,
+    accept: str | None = Header(default=None),
+) -> dict[str, Any] | StreamingResponse:
+    """APPROVE, EDIT (with ``arguments``) or REJECT; 404 unknown, 409 already decided or
+    expired, 422 EDIT without (or with invalid) arguments."""
+    outcome = await runtime.decide_and_resume(
         call_id, body.decision, arguments=body.arguments, feedback=body.feedback
     )
+    if outcome.run is None:
+        return outcome.answer
+    if accept is not None and "text/event-stream" in accept:
+        return StreamingResponse(
+            _sse(outcome.run),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    return await summarise(outcome.answer, outcome.run)
+
+
+async def _sse(run: Run) -> AsyncIterator[bytes]:
+    async for event in run:
+        yield format_sse_event(data_str=json.dumps(event.data), event=event.event)
 
 
 @router.get("")

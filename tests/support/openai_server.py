@@ -2,17 +2,24 @@
 
 Why hand-rolled on ``asyncio.start_server``: the tests need control of the bytes on the wire
 (SSE events in chunked transfer encoding, a connection dropped between two chunks), which a
-framework would hide. Each test queues the responses it wants; the server records every
-request it received, so tests can assert the exact request body.
+framework would hide. Each test queues the responses it wants, or gives a ``responder``
+that answers from the request (:func:`scripted_responder` answers as the offline scripted
+model does, over the real wire); the server records every request it received, so tests can
+assert the exact request body.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from agent_runtime.llm._script import FailReply, decide
+from agent_runtime.llm.scripted import encode_chunks
 
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests"}
 _REASONS |= {500: "Internal Server Error", 503: "Service Unavailable"}
@@ -79,12 +86,37 @@ def chunk(
     }
 
 
-class ChatServer:
-    """The server. Use as ``async with ChatServer() as server``; ``server.base_url`` ends in /v1."""
+Responder = Callable[["RecordedRequest"], CannedResponse]
 
-    def __init__(self) -> None:
+
+def scripted_responder(request: RecordedRequest) -> CannedResponse:
+    """The offline scripted model's answer to ``request``, as a real server streams it
+    (``[fail]`` drops the connection after the first text chunks)."""
+    body = request.body
+    messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
+    tools = [t for t in body.get("tools", []) if isinstance(t, dict)]
+    reply = decide(messages, tools)
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    prompt_tokens = max(1, len(json.dumps(messages)) // 4)
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 7}
+    usage["total_tokens"] = prompt_tokens + 7
+    chunks = encode_chunks(f"chatcmpl-{digest[:20]}", str(body.get("model")), reply, usage)
+    response = sse(chunks)
+    if isinstance(reply, FailReply):
+        response.drop_after = 2
+    return response
+
+
+class ChatServer:
+    """The server. Use as ``async with ChatServer() as server``; ``server.base_url`` ends in /v1.
+
+    ``responder``: answers every request that finds no queued response.
+    """
+
+    def __init__(self, responder: Responder | None = None) -> None:
         self.requests: list[RecordedRequest] = []
         self._responses: list[CannedResponse] = []
+        self._responder = responder
         self._server: asyncio.Server | None = None
 
     @property
@@ -112,7 +144,12 @@ class ChatServer:
             if request is None:
                 return
             self.requests.append(request)
-            response = self._responses.pop(0) if self._responses else json_response(500, {})
+            if self._responses:
+                response = self._responses.pop(0)
+            elif self._responder is not None:
+                response = self._responder(request)
+            else:
+                response = json_response(500, {})
             await self._write_response(writer, response)
         finally:
             writer.close()
