@@ -27,15 +27,15 @@ wire encodes them), the ``tool_call_id``, and each offered tool's name, descript
 JSON schema (tools count against the context too). No tokenizer is used: an exact count
 needs the model's own vocabulary, which the service would have to download at run time and
 which differs per model (and is unknown for most OpenAI-compatible servers). The price is
-accuracy: for English prose and source code the raw estimate is typically within about a
-quarter of a BPE tokenizer's count; dense non-Latin text (Chinese, Japanese) and long runs
-of digits, hashes or base64 are underestimated, by up to about 3x. Hence the anchor: the
-provider reports the real ``prompt_tokens`` of each call, and :class:`Anchor` scales every
-later estimate by reported / estimated tokens of that call, which removes most of the error
-while a conversation's content stays of one kind. The scale is clamped to
-[:data:`MIN_SCALE`, :data:`MAX_SCALE`] so one odd usage report cannot empty or blow up the
-budget. Leave headroom under the model's real limit for its answer and for the estimate's
-remaining error.
+accuracy. Against the o200k and cl100k BPE vocabularies, characters/4 comes within about
+10% for English prose, source code, JSON and command output, and within about 30% for
+other Latin-script languages; it underestimates hex digests and base64 about 2-3x, and
+Chinese or Japanese text 3-4x. Hence the anchor: the provider reports the real
+``prompt_tokens`` of each call, and :class:`Anchor` scales every later estimate by
+reported / estimated tokens of that call, which removes most of the error while a
+conversation's content stays of one kind. The scale is clamped to [:data:`MIN_SCALE`,
+:data:`MAX_SCALE`] so one odd usage report cannot empty or blow up the budget. Leave
+headroom under the model's real limit for its answer and for the remaining error.
 
 Cost: one pass over the messages. A text's length is read, not scanned; only tool call
 arguments (which are dicts) are encoded, once each, as the request encoder would.
