@@ -7,36 +7,51 @@ as plain data and keeps the wire encoder free of agent knowledge.
 The input is the OpenAI request body's ``messages`` and ``tools`` (plain JSON dicts), so the
 script sees exactly what a real provider would see. The output is one :data:`Reply`.
 
-Rules (DESIGN §6):
+Rules (DESIGN §6). For a first message they are the whole story; later messages also see
+what earlier turns did (the transcript's tool calls and results):
 
-- The agent is named by the system message, which starts with ``"You are the <name> agent"``.
+- The agent is named by the first system message, which starts with
+  ``"You are the <name> agent"``; later system messages (the session's prompt) are ignored.
   No system message or an unknown name answers like ``ask`` (text only).
-- The **last user message** drives every decision, matched as lower-cased words. Only the last
-  one, so a session whose earlier turn failed can still recover.
+- The **last user message** says what to do, matched as lower-cased words.
 - ``[fail]`` in the last user message: a :class:`FailReply` (a little text, then the stream
-  breaks).
+  breaks). Only the last one, so a session whose earlier turn failed can still recover.
 - orchestrator: a JSON routing decision as text. Precedence, most specific first:
   debug words (bug/error/fix/debug) > architect words (design/architecture) >
-  coder words (create/write/implement/add) > ask. So "Fix the bug" is debug even if it also
-  says "add", and "Add a design doc" is architect.
-- coder: one tool call, then a text summary once its result is in. "run/execute/test" words
-  pick ``execute_command``, anything else ``write_file``.
-- debug: ``read_file`` → ``transfer_to_coder`` → text.
-- architect, ask: text only.
+  coder words (create/write/implement/add) > run words (run/execute/test) *when an earlier
+  turn wrote a file or ran a command* (a follow-up such as "Run the tests") > ask. So "Fix
+  the bug" is debug even if it also says "add", and "Add a design doc" is architect.
+- coder: one tool call, then a text summary once its result is in. Test words with coder
+  words and no run/execute word ("Now add tests for it") write ``test_<name>.py`` beside
+  the latest ``*.py`` the transcript shows written (or read), or the one the message names:
+  pytest tests of that file's public functions, built from its content in the transcript.
+  Otherwise run/execute/test words pick ``execute_command``, anything else ``write_file``.
+- debug: ``read_file`` (the ``*.py`` the message names, else the latest one the transcript
+  shows, else ``main.py``) → the handoff to coder → text.
+- ask: a recap question ("What did you just do?") is answered from the transcript: the
+  tools called and the files written in earlier turns, or that nothing was done yet.
+  Other questions, and architect: fixed text.
 - A tool that is not offered in ``tools`` is never called; the agent answers in text instead.
 
-"The turn" is every message after the last user message: tool calls and results from earlier
-turns never count, so every new user message starts the sequence again.
+"The turn" is every message after the last user message: a new user message starts the
+tool sequence again. "Earlier turns" are the messages before it. A transcript trimmed by
+the context budget is simply a shorter history: what was trimmed away is not remembered
+(a follow-up then behaves as a first message), and a tool result whose call was trimmed
+is ignored.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
+import keyword
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from telemetry import names
 
 AGENTS = ("orchestrator", "coder", "debug", "architect", "ask")
 FAIL_MARKER = "[fail]"
@@ -49,10 +64,10 @@ _CODER_WORDS = frozenset(
     {"create", "creates", "creating", "write", "writes", "writing", "implement", "implements"}
     | {"implementing", "add", "adds", "adding"}
 )
-_RUN_WORDS = frozenset(
-    {"run", "runs", "running", "execute", "executes", "executing", "test", "tests", "testing"}
-    | {"pytest"}
-)
+_EXECUTE_WORDS = frozenset({"run", "runs", "running", "execute", "executes", "executing"})
+_TEST_WORDS = frozenset({"test", "tests", "testing"})
+_RUN_WORDS = _EXECUTE_WORDS | _TEST_WORDS | {"pytest"}
+_RECAP_WORDS = frozenset({"recap", "summary", "summarise", "summarize"})
 
 # (agent, confidence, words) in precedence order; the first match wins.
 _ROUTES: tuple[tuple[str, float, frozenset[str]], ...] = (
@@ -60,15 +75,18 @@ _ROUTES: tuple[tuple[str, float, frozenset[str]], ...] = (
     ("architect", 0.8, _ARCHITECT_WORDS),
     ("coder", 0.9, _CODER_WORDS),
 )
+_FOLLOW_UP_ROUTE = ("coder", 0.75)
 _FALLBACK_ROUTE = ("ask", 0.6)
 
 RUN_COMMAND = "python -m pytest -q"
 DEFAULT_PATH = "main.py"
 HANDOFF_REASON = "the fix needs a code change"
+HANDOFF_TO_CODER = f"{names.HANDOFF_TOOL_PREFIX}coder"
 
 _AGENT_RE = re.compile(r"^\s*you are the (\w+) agent", re.IGNORECASE)
 _WORD_RE = re.compile(r"[a-z0-9_]+")
 _PY_PATH_RE = re.compile(r"[\w./-]*\w\.py\b")
+_EXIT_RE = re.compile(r"exit code: (-?\d+)")
 
 _SORT_SOURCE = '''"""Sorting helpers, written by the scripted coder agent."""
 
@@ -119,11 +137,58 @@ Reply = TextReply | ToolCallReply | FailReply
 
 @dataclass(frozen=True, slots=True)
 class _Result:
-    """A tool result of the current turn, joined with the call it answers."""
+    """A tool call joined with its result (``None`` while it has none in the transcript)."""
 
     name: str
     arguments: dict[str, Any]
-    content: str
+    content: str | None
+
+    @property
+    def succeeded(self) -> bool:
+        """A result starting "rejected" was a human's no, "error"/"failed" a failed call."""
+        status = (self.content or "").strip().lower()
+        return self.content is not None and not status.startswith(("rejected", "error", "failed"))
+
+    @property
+    def path(self) -> str:
+        path = self.arguments.get("path")
+        return path if isinstance(path, str) and path else DEFAULT_PATH
+
+
+@dataclass(frozen=True, slots=True)
+class _History:
+    """What the transcript says was done: the calls of earlier turns and of this one, and
+    the ``*.py`` contents it shows (written by a successful ``write_file``, or read)."""
+
+    earlier: list[_Result]
+    turn: list[_Result]
+    sources: dict[str, str]
+
+    @classmethod
+    def of(cls, messages: Sequence[Mapping[str, Any]]) -> _History:
+        start = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+        calls: dict[str, tuple[int, str, dict[str, Any]]] = {}
+        answers: dict[str, str] = {}
+        for index, message in enumerate(messages):
+            if message.get("role") == "assistant":
+                for call in message.get("tool_calls") or ():
+                    function = call.get("function") or {}
+                    name, raw = str(function.get("name", "")), function.get("arguments")
+                    calls[str(call.get("id"))] = (index, name, _parse_arguments(raw))
+            elif message.get("role") == "tool":
+                answers[str(message.get("tool_call_id"))] = _content(message)
+        earlier: list[_Result] = []
+        turn: list[_Result] = []
+        sources: dict[str, str] = {}
+        for call_id, (index, name, arguments) in calls.items():  # in transcript order
+            result = _Result(name, arguments, answers.get(call_id))
+            (turn if index > start else earlier).append(result)
+            if result.succeeded and result.path.endswith(".py"):
+                content = arguments.get("content") if name == "write_file" else result.content
+                if name in ("write_file", "read_file") and isinstance(content, str):
+                    sources.pop(result.path, None)  # re-inserted: the latest comes last
+                    sources[result.path] = content
+        return cls(earlier, [r for r in turn if r.content is not None], sources)
 
 
 def decide(messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]) -> Reply:
@@ -133,35 +198,45 @@ def decide(messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, A
         return FailReply("Let me look into that. Working on it")
     agent = agent_name(messages)
     offered = {_tool_name(tool) for tool in tools}
-    words = _words(user_text)
-    results = _turn_results(messages)
+    history = _History.of(messages)
     call_id = _call_id(messages, tools)
     if agent == "orchestrator":
-        return TextReply(route(user_text))
+        return TextReply(_route(user_text, history))
     if agent == "coder":
-        return _coder(user_text, words, results, offered, call_id)
+        return _coder(user_text, history, offered, call_id)
     if agent == "debug":
-        return _debug(user_text, results, offered, call_id)
+        return _debug(user_text, history, offered, call_id)
     if agent == "architect":
         return TextReply(
             "Here is a design sketch. Split the work into small modules with one concept each. "
             "Keep the storage behind one interface so it can change later. "
             "Stream results to the client as they arrive, and trace every step."
         )
+    if _is_recap(_words(user_text)):
+        return TextReply(_recap(history.earlier))
     return TextReply(
         "Good question. I am the scripted assistant, so my answers are fixed. "
         "Ask me to create, fix or design something to see the other agents at work."
     )
 
 
-def route(user_text: str) -> str:
+def route(user_text: str, messages: Sequence[Mapping[str, Any]] = ()) -> str:
     """The orchestrator's routing decision as the JSON text the model would write."""
+    return _route(user_text, _History.of(messages))
+
+
+def _route(user_text: str, history: _History) -> str:
     words = _words(user_text)
     for agent, confidence, keys in _ROUTES:
         matched = sorted(words & keys)
         if matched:
             reason = f"the message mentions {matched[0]!r}"
             return json.dumps({"agent": agent, "confidence": confidence, "reason": reason})
+    matched = sorted(words & _RUN_WORDS)
+    if matched and any(r.name in ("write_file", "execute_command") for r in history.earlier):
+        agent, confidence = _FOLLOW_UP_ROUTE
+        reason = f"a follow-up ({matched[0]!r}) to the code changed in an earlier turn"
+        return json.dumps({"agent": agent, "confidence": confidence, "reason": reason})
     agent, confidence = _FALLBACK_ROUTE
     reason = "no create, fix or design request: answer the question"
     return json.dumps({"agent": agent, "confidence": confidence, "reason": reason})
@@ -178,43 +253,47 @@ def agent_name(messages: Sequence[Mapping[str, Any]]) -> str:
     return "ask"
 
 
-def _coder(
-    user_text: str,
-    words: frozenset[str],
-    results: list[_Result],
-    offered: set[str],
-    call_id: str,
-) -> Reply:
-    own = [r for r in results if r.name in ("write_file", "execute_command")]
+def _coder(user_text: str, history: _History, offered: set[str], call_id: str) -> Reply:
+    own = [r for r in history.turn if r.name in ("write_file", "execute_command")]
     if own:
         return TextReply(_summary(own[-1]))
+    words = _words(user_text)
+    wants_tests = bool(words & _TEST_WORDS and words & _CODER_WORDS and not words & _EXECUTE_WORDS)
+    target = _test_target(user_text, history.sources) if wants_tests else None
+    if target is not None and "write_file" in offered:
+        path, source = target
+        tests = _test_module(path, source)
+        if tests is None:
+            return TextReply(f"{path} has no public functions I can import and test.")
+        return ToolCallReply(call_id, "write_file", {"path": _test_path(path), "content": tests})
     if words & _RUN_WORDS and "execute_command" in offered:
         return ToolCallReply(call_id, "execute_command", {"command": RUN_COMMAND})
     if "write_file" in offered:
-        path = _write_path(user_text, results)
+        path = _write_path(user_text, history.turn)
         content = _SORT_SOURCE if "sort" in path or "sort" in user_text.lower() else _GENERIC_SOURCE
         return ToolCallReply(call_id, "write_file", {"path": path, "content": content})
     return TextReply("I would change the code, but no file tools are available to me here.")
 
 
-def _debug(user_text: str, results: list[_Result], offered: set[str], call_id: str) -> Reply:
-    names = {r.name for r in results}
-    if "transfer_to_coder" in names:
+def _debug(user_text: str, history: _History, offered: set[str], call_id: str) -> Reply:
+    names_called = {r.name for r in history.turn}
+    if HANDOFF_TO_CODER in names_called:
         return TextReply("I handed the fix over to the coder agent.")
-    if "read_file" in names:
-        if "transfer_to_coder" in offered:
-            return ToolCallReply(call_id, "transfer_to_coder", {"reason": HANDOFF_REASON})
+    if "read_file" in names_called:
+        if HANDOFF_TO_CODER in offered:
+            return ToolCallReply(call_id, HANDOFF_TO_CODER, {"reason": HANDOFF_REASON})
         return TextReply("I read the file; the fix needs a code change.")
     if "read_file" in offered:
         paths = _PY_PATH_RE.findall(user_text)
-        return ToolCallReply(call_id, "read_file", {"path": paths[0] if paths else DEFAULT_PATH})
+        remembered = [p for p in history.sources if not _is_test_file(p)]
+        path = paths[0] if paths else (remembered[-1] if remembered else DEFAULT_PATH)
+        return ToolCallReply(call_id, "read_file", {"path": path})
     return TextReply("I cannot read files here; please share the failing code.")
 
 
 def _summary(result: _Result) -> str:
-    """One sentence on the call's result: a result starting "rejected" was a human's no,
-    one starting "error"/"failed" a failed tool call; anything else succeeded."""
-    status = result.content.strip().lower()
+    """One sentence on the call's result (see :attr:`_Result.succeeded`)."""
+    status = (result.content or "").strip().lower()
     if result.name == "execute_command":
         command = result.arguments.get("command", RUN_COMMAND)
         if status.startswith("rejected"):
@@ -222,7 +301,7 @@ def _summary(result: _Result) -> str:
         if status.startswith(("error", "failed")):
             return f"The command `{command}` failed, so I stopped there."
         return f"I ran `{command}`. Done."
-    path = result.arguments.get("path", DEFAULT_PATH)
+    path = result.path
     if status.startswith("rejected"):
         return f"The change to {path} was rejected, so I made no changes."
     if status.startswith(("error", "failed")):
@@ -230,35 +309,153 @@ def _summary(result: _Result) -> str:
     return f"I wrote {path}. Done."
 
 
-def _write_path(user_text: str, results: list[_Result]) -> str:
+def _is_recap(words: frozenset[str]) -> bool:
+    """A recap question: "What did you just do?", "What have you done?", "Give me a recap"."""
+    return bool(words & _RECAP_WORDS) or (
+        "you" in words and bool(words & {"did", "done"}) and bool(words & {"what", "which"})
+    )
+
+
+def _recap(earlier: list[_Result]) -> str:
+    """The earlier turns' tool calls in order, then the tools and the files written."""
+    if not earlier:
+        return (
+            "I have not called any tools in the conversation I can see, "
+            "so no files were written yet."
+        )
+    steps = "; then ".join(_step(r) for r in earlier)
+    tools = ", ".join(dict.fromkeys(r.name for r in earlier))
+    written = list(dict.fromkeys(r.path for r in earlier if r.name == "write_file" and r.succeeded))
+    files = f"Files written: {', '.join(written)}." if written else "No files were written."
+    return f"Earlier in this conversation I {steps}. Tools called: {tools}. {files}"
+
+
+def _step(result: _Result) -> str:
+    """One earlier call in a few words, with what became of it."""
+    if result.name == "write_file":
+        done, what = "wrote", result.path
+    elif result.name == "execute_command":
+        done, what = "ran", f"`{result.arguments.get('command', RUN_COMMAND)}`"
+        code = _EXIT_RE.match((result.content or "").strip())
+        if result.succeeded and code is not None:
+            what += f" (exit code {code.group(1)})"
+    elif result.name == "read_file":
+        done, what = "read", result.path
+    elif result.name.startswith(names.HANDOFF_TOOL_PREFIX):
+        done, what = "handed over to", result.name.removeprefix(names.HANDOFF_TOOL_PREFIX)
+    else:
+        done, what = "called", result.name
+    if result.content is None:
+        return f"asked to call {result.name} ({what}), which has no result yet"
+    if result.succeeded:
+        return f"{done} {what}"
+    outcome = "was rejected" if result.content.strip().lower().startswith("rejected") else "failed"
+    return f"tried {result.name} ({what}), which {outcome}"
+
+
+def _test_target(user_text: str, sources: Mapping[str, str]) -> tuple[str, str] | None:
+    """The file to test: a known ``*.py`` the message names, else the latest known one."""
+    for path in reversed(_PY_PATH_RE.findall(user_text)):
+        if path in sources:
+            return path, sources[path]
+    for path in reversed(list(sources)):
+        if not _is_test_file(path):
+            return path, sources[path]
+    return None
+
+
+def _is_test_file(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+
+
+def _test_path(path: str) -> str:
+    folder, _, name = path.rpartition("/")
+    return f"{folder}/test_{name}" if folder else f"test_{name}"
+
+
+def _test_module(path: str, source: str) -> str | None:
+    """pytest tests for ``source``'s public functions, beside it (pytest puts a test file's
+    folder on ``sys.path``, so the module imports by its name); None if there are none."""
+    module = path.rsplit("/", 1)[-1].removesuffix(".py")
+    if not module.isidentifier() or keyword.iskeyword(module):
+        return None
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    functions = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+    ]
+    if not functions:
+        return None
+    tests = [test for function in functions for test in _tests_of(function)]
+    imports = ["import pytest\n\n"] if any("capsys" in test for test in tests) else []
+    names_imported = ", ".join(function.name for function in functions)
+    header = f'"""Tests for {path}, written by the scripted coder agent."""\n\n'
+    return (
+        header
+        + "".join(imports)
+        + f"from {module} import {names_imported}\n\n\n"
+        + ("\n\n".join(tests))
+    )
+
+
+def _tests_of(function: ast.FunctionDef) -> list[str]:
+    """What can be checked from the source alone: a sorting function sorts, a function
+    without parameters runs (and prints what it says it prints), anything else exists."""
+    name = function.name
+    arguments = function.args
+    required = len(arguments.posonlyargs) + len(arguments.args) - len(arguments.defaults)
+    required += sum(default is None for default in arguments.kw_defaults)
+    if "sort" in name.lower() and required == 1:
+        return [
+            f"def test_{name}_orders_values_ascending() -> None:\n"
+            f"    assert {name}([3, 1, 2]) == [1, 2, 3]\n",
+            f"def test_{name}_keeps_duplicates() -> None:\n"
+            f"    assert {name}([2, 1, 2]) == [1, 2, 2]\n",
+            f"def test_{name}_of_an_empty_list_is_empty() -> None:\n    assert {name}([]) == []\n",
+        ]
+    if required == 0:
+        printed = _printed_text(function)
+        check = (
+            f"    assert {json.dumps(printed)} in capsys.readouterr().out\n"
+            if printed
+            else '    assert capsys.readouterr().err == ""\n'
+        )
+        return [
+            f"def test_{name}_runs(capsys: pytest.CaptureFixture[str]) -> None:\n"
+            f"    {name}()\n{check}"
+        ]
+    return [f"def test_{name}_is_callable() -> None:\n    assert callable({name})\n"]
+
+
+def _printed_text(function: ast.FunctionDef) -> str | None:
+    """The first constant text the function passes to ``print``, if any."""
+    for node in ast.walk(function):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "print"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            return node.args[0].value
+    return None
+
+
+def _write_path(user_text: str, turn: list[_Result]) -> str:
     """Where coder writes: the file debug read, else a ``*.py`` the user named, else by topic."""
-    for result in reversed(results):
-        path = result.arguments.get("path")
-        if result.name == "read_file" and isinstance(path, str) and path:
-            return path
+    for result in reversed(turn):
+        if result.name == "read_file" and result.arguments.get("path"):
+            return result.path
     paths = _PY_PATH_RE.findall(user_text)
     if paths:
         return str(paths[0])
     return "sort.py" if "sort" in user_text.lower() else DEFAULT_PATH
-
-
-def _turn_results(messages: Sequence[Mapping[str, Any]]) -> list[_Result]:
-    """Tool results after the last user message, each joined with its call's name and args."""
-    start = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
-    calls: dict[str, tuple[str, dict[str, Any]]] = {}
-    results: list[_Result] = []
-    for message in messages[start + 1 :]:
-        if message.get("role") == "assistant":
-            for call in message.get("tool_calls") or ():
-                function = call.get("function") or {}
-                calls[str(call.get("id"))] = (
-                    str(function.get("name", "")),
-                    _parse_arguments(function.get("arguments")),
-                )
-        elif message.get("role") == "tool":
-            name, arguments = calls.get(str(message.get("tool_call_id")), ("", {}))
-            results.append(_Result(name, arguments, _content(message)))
-    return results
 
 
 def _parse_arguments(raw: object) -> dict[str, Any]:

@@ -24,10 +24,11 @@ from agent_runtime.llm import (
     Usage,
     scripted_model,
 )
+from agent_runtime.llm._script import HANDOFF_TO_CODER
 
 TOOLS = [
     ToolSpec(name, f"the {name} tool", {"type": "object", "properties": {}})
-    for name in ("read_file", "write_file", "execute_command", "transfer_to_coder")
+    for name in ("read_file", "write_file", "execute_command", HANDOFF_TO_CODER)
 ]
 URL = "http://scripted.invalid/v1/chat/completions"
 
@@ -122,7 +123,7 @@ async def test_debug_reads_hands_over_and_coder_fixes_the_same_file(
     (write,) = tool_calls(await run(model, coder))
 
     assert read == ToolCall(read.id, "read_file", {"path": "sort.py"})
-    assert transfer.name == "transfer_to_coder"
+    assert transfer.name == HANDOFF_TO_CODER
     assert transfer.arguments == {"reason": "the fix needs a code change"}
     assert (write.name, write.arguments["path"]) == ("write_file", "sort.py")
 
@@ -229,3 +230,32 @@ async def test_unknown_path_is_a_404_in_openai_error_shape() -> None:
 
     assert response.status_code == 404
     assert "error" in response.json()
+
+
+async def test_a_later_turn_remembers_the_transcript_over_the_wire(
+    model: OpenAIChatModel,
+) -> None:
+    coder = ChatMessage("system", "You are the coder agent.")
+    session = ChatMessage("system", "The user likes small files.")
+    transcript = [ChatMessage("user", "Create a sorting function")]
+    (write,) = tool_calls(await run(model, [coder, session, *transcript]))
+    transcript += answer(write, "wrote 120 bytes to sort.py")
+    transcript.append(ChatMessage("assistant", "I wrote sort.py. Done."))
+    transcript.append(ChatMessage("user", "Now add tests for it"))
+
+    events = await run(model, [coder, session, *transcript])
+    (tests,) = tool_calls(events)
+    transcript += answer(tests, "wrote 300 bytes to test_sort.py")
+    transcript.append(ChatMessage("user", "What did you just do?"))
+    recap = text_of(
+        await run(model, [ChatMessage("system", "You are the ask agent."), *transcript])
+    )
+
+    assert (tests.name, tests.arguments["path"]) == ("write_file", "test_sort.py")
+    assert "from sort import sort_numbers" in tests.arguments["content"]
+    assert "wrote sort.py; then wrote test_sort.py" in recap
+    usage = events[-1]
+    assert isinstance(usage, Usage)
+    first_usage = (await run(model, [coder, transcript[0]]))[-1]
+    assert isinstance(first_usage, Usage)
+    assert usage.input_tokens > first_usage.input_tokens  # the transcript was sent
