@@ -18,7 +18,7 @@ from typing import Any
 from agent_runtime.agents import AgentSpec
 from agent_runtime.hitl import Resolution
 from agent_runtime.llm import ToolCall
-from agent_runtime.llm.stream import LLMStreamService, ModelTurn
+from agent_runtime.llm.stream import ContextWindow, LLMStreamService, ModelTurn
 from agent_runtime.sessions import SessionManager
 from agent_runtime.store import MessageRecord
 from agent_runtime.stream_events import StreamEvent
@@ -42,6 +42,7 @@ class RunState:
     request: RequestTrace
     session_id: str
     agent: str
+    window: ContextWindow
     transcript: list[MessageRecord] = field(default_factory=list)
     last_tool_outcome: ToolOutcome | None = None
     final_text: str = ""
@@ -166,6 +167,7 @@ class AgentLoop:
                     to_chat_messages(state.transcript),
                     self._tools.specs_for(spec),
                     turn,
+                    state.window,
                 ):
                     yield StreamEvent("text", {"agent": spec.name, "delta": delta})
                 await self.append(

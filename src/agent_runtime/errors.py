@@ -35,6 +35,7 @@ __all__ = [
     "SessionBusy",
     "SessionNotFound",
     "ToolError",
+    "UnknownAgent",
     "UnknownTool",
 ]
 
@@ -107,6 +108,19 @@ class ApprovalPending(DomainError):
             f"session {session_id!r} waits for a decision on tool call {call_id!r}; "
             "decide it (APPROVE, EDIT or REJECT) before sending another message"
         )
+
+
+class UnknownAgent(DomainError):
+    """The user asked for an agent that does not exist or cannot be chosen."""
+
+    code = "unknown_agent"
+    status = 422
+    default_message = "unknown agent"
+
+    @classmethod
+    def among(cls, agent: str, choices: tuple[str, ...]) -> UnknownAgent:
+        shown = agent if len(agent) <= 64 else agent[:64] + "…"
+        return cls(f"agent {shown!r} cannot be chosen; choose one of {', '.join(choices)}")
 
 
 class InvalidSessionId(DomainError):

@@ -18,20 +18,20 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from agent_runtime.agent_loop import AgentLoop, PendingCall, RunState
-from agent_runtime.agents import ORCHESTRATOR, AgentSpec
-from agent_runtime.errors import ApprovalPending, SessionBusy
+from agent_runtime.agents import AgentCatalog
+from agent_runtime.errors import ApprovalPending, SessionBusy, UnknownAgent
 from agent_runtime.hitl import ApprovalsClosed, HITLManager, Resolution, waiting_span
-from agent_runtime.llm import ChatMessage, ModelError, ToolCall
-from agent_runtime.llm.stream import LLMStreamService
+from agent_runtime.llm import ModelError, ToolCall
+from agent_runtime.llm.stream import ContextWindow, LLMStreamService
 from agent_runtime.sessions import RunLease, SessionManager
-from agent_runtime.store import ApprovalRecord, MessageRecord
+from agent_runtime.store import ApprovalRecord
 from agent_runtime.stream_events import StreamEvent
 from agent_runtime.toolrunner import ToolRunner
-from agent_runtime.transcript import calls_of, tool_call_dicts, unanswered_calls
+from agent_runtime.transcript import to_chat_messages, tool_call_dicts, unanswered_calls
 from telemetry import EventSink, RequestTrace, SpanFactory
 from telemetry import names as n
 
@@ -45,9 +45,8 @@ class Route:
     reason: str
 
 
-def parse_route(text: str, routable: tuple[str, ...]) -> Route:
-    """The orchestrator model's JSON answer; anything unusable routes to ``ask``."""
-    fallback = "ask" if "ask" in routable else routable[0]
+def parse_route(text: str, routable: tuple[str, ...], fallback: str) -> Route:
+    """The orchestrator model's JSON answer; anything unusable routes to ``fallback``."""
     try:
         data = json.loads(text)
         agent = str(data["agent"])
@@ -77,21 +76,22 @@ class MultiAgentOrchestrator:
     def __init__(
         self,
         *,
-        agents: Mapping[str, AgentSpec],
+        agents: AgentCatalog,
         sessions: SessionManager,
         hitl: HITLManager,
         tools: ToolRunner,
         llm: LLMStreamService,
         events: EventSink,
         spans: SpanFactory,
-        router: str = ORCHESTRATOR,
+        context_max_tokens: int = 100_000,
         resume_wait_s: float = 30.0,
     ) -> None:
-        """``resume_wait_s``: how long a resumed run waits for its session's run lease (a
+        """``context_max_tokens``: the most a model call's input may hold;
+        ``resume_wait_s``: how long a resumed run waits for its session's run lease (a
         process that died holding it loses it when it expires)."""
         self._agents = agents
-        self._router = router
-        self._routable = tuple(name for name in agents if name != router)
+        self._router = agents.router.name
+        self._context_max_tokens = context_max_tokens
         self._sessions = sessions
         self._hitl = hitl
         self._llm = llm
@@ -102,16 +102,19 @@ class MultiAgentOrchestrator:
         )
 
     @property
-    def agents(self) -> Mapping[str, AgentSpec]:
+    def agents(self) -> AgentCatalog:
         return self._agents
 
     async def begin(self, session_id: str, message: str, agent: str | None = None) -> Run:
-        """Accept one user message for ``session_id`` (created when unknown).
+        """Accept one user message for ``session_id`` (created when unknown); ``agent``: the
+        user's explicit choice among the routable agents.
 
-        Raises before anything is streamed: ``SessionNotFound`` (deleted),
-        ``ApprovalPending`` (its last run waits for a human), ``SessionBusy`` (a run of it is
-        in progress).
+        Raises before anything is streamed: ``UnknownAgent``, ``SessionNotFound``
+        (deleted), ``ApprovalPending`` (its last run waits for a human), ``SessionBusy`` (a
+        run of it is in progress).
         """
+        if agent is not None and agent not in self._agents.routable:
+            raise UnknownAgent.among(agent, self._agents.routable)
         await self._sessions.get_or_create(session_id)
         waiting = await self._hitl.pending(session_id)
         if waiting:
@@ -164,7 +167,7 @@ class MultiAgentOrchestrator:
     ) -> AsyncIterator[StreamEvent]:
         started = time.monotonic()
         request = RequestTrace(self._spans, session_id)
-        state = RunState(request, session_id, agent or self._router)
+        state = RunState(request, session_id, agent or self._router, self._window())
         outcome: str = n.OUTCOME_DISCONNECTED
         error: BaseException | None = None
         try:
@@ -210,7 +213,7 @@ class MultiAgentOrchestrator:
         started = time.monotonic()
         if request is None:
             request = RequestTrace(self._spans, record.session_id, links=[waiting_span(record)])
-        state = RunState(request, record.session_id, record.agent)
+        state = RunState(request, record.session_id, record.agent, self._window())
         outcome: str = n.OUTCOME_DISCONNECTED
         error: BaseException | None = None
         try:
@@ -258,13 +261,16 @@ class MultiAgentOrchestrator:
             (call, resolution if call.id == record.call_id else None) for call in pending[start:]
         ]
 
+    def _window(self) -> ContextWindow:
+        return ContextWindow(self._context_max_tokens)
+
     async def _route(self, state: RunState) -> AsyncIterator[StreamEvent]:
-        """The orchestrator agent picks who answers, from the conversation's text."""
+        """The orchestrator agent picks who answers, from the whole conversation."""
         run = state.request.agent(self._router)
         turn = await self._llm.complete(
-            run, self._agents[self._router], _conversation_text(state.transcript), []
+            run, self._agents.router, to_chat_messages(state.transcript), [], state.window
         )
-        route = parse_route(turn.text, self._routable)
+        route = parse_route(turn.text, self._agents.routable, self._agents.fallback)
         yield await self._loop.switch(
             state,
             from_agent=self._router,
@@ -288,19 +294,6 @@ class MultiAgentOrchestrator:
                     await self._sessions.set_agent(state.session_id, state.agent)
         finally:
             await lease.release()
-
-
-def _conversation_text(entries: list[MessageRecord]) -> list[ChatMessage]:
-    """What the router reads: the user's messages and the agents' text answers, in order
-    (no tool calls: the router has no tools, and some providers refuse tool results sent
-    to a call without them)."""
-    out: list[ChatMessage] = []
-    for entry in entries:
-        if entry.role == "user" and entry.content:
-            out.append(ChatMessage("user", entry.content))
-        elif entry.role == "assistant" and entry.content and not calls_of(entry):
-            out.append(ChatMessage("assistant", entry.content))
-    return out
 
 
 def _done(state: RunState, started: float, outcome: str) -> StreamEvent:

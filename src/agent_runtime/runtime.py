@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_runtime.agents import AGENTS
+from agent_runtime.agents import load_agents
 from agent_runtime.hitl import Decision, HITLManager, Resolution
 from agent_runtime.llm import ChatModel, create_model
 from agent_runtime.llm.stream import LLMStreamService
@@ -80,6 +80,7 @@ class Runtime:
             validate_arguments=registry.validate,
         )
         tools = ToolRunner(registry, hitl, telemetry, settings.data_dir)
+        agents = load_agents(settings.agents_file, known_tools=registry.names)
         chat_model = model or create_model(
             settings.llm_provider,
             base_url=settings.openai_base_url,
@@ -87,13 +88,14 @@ class Runtime:
             model=settings.openai_model,
         )
         orchestrator = MultiAgentOrchestrator(
-            agents=AGENTS,
+            agents=agents,
             sessions=sessions,
             hitl=hitl,
             tools=tools,
-            llm=LLMStreamService(chat_model),
+            llm=LLMStreamService(chat_model, telemetry),
             events=telemetry,
             spans=telemetry.spans,
+            context_max_tokens=settings.context_max_tokens,
             resume_wait_s=settings.run_lease_s + 1.0,
         )
         return cls(settings, store, telemetry, sessions, hitl, tools, orchestrator)

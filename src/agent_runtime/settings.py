@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     audit_resend_interval_s: float = Field(
         default=10.0, gt=0, validation_alias="AGENT_RUNTIME_AUDIT_RESEND_INTERVAL_S"
     )
+    agents_file: Path | None = Field(default=None, validation_alias="AGENT_RUNTIME_AGENTS_FILE")
+    """The agents (TOML); unset: the five built-in agents shipped in the package."""
+    context_max_tokens: int = Field(
+        default=100_000, ge=256, le=10_000_000, validation_alias="AGENT_RUNTIME_CONTEXT_MAX_TOKENS"
+    )
+    """The most a model call's input may hold (estimated tokens); older turns are left out
+    first. Leave headroom under the model's real limit for its answer."""
     run_lease_s: float = Field(
         default=30.0, ge=1, le=3600, validation_alias="AGENT_RUNTIME_RUN_LEASE_S"
     )

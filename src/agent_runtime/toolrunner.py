@@ -9,6 +9,7 @@ text the model reads is only its ``output``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from telemetry import (
     ToolOutcome,
     ToolRun,
 )
+
+_EDIT_NOTE_CHARS = 2_000
 
 
 @dataclass(slots=True)
@@ -145,8 +148,10 @@ class ToolRunner:
                     yield _result(call, result)
                     return
                 arguments = self._registry.validate(call.name, resolution.arguments)
-            result.output = await self._run(tool_run, request.session_id, call.name, arguments)
-            result.outcome = "completed"
+            output = await self._run(tool_run, request.session_id, call.name, arguments)
+            if resolution is not None and resolution.decision == "EDIT":
+                output = f"{output}\n{_edited(arguments)}"
+            result.output, result.outcome = output, "completed"
             yield _result(call, result)
         except ToolError as exc:
             tool_run.fail(exc)
@@ -162,6 +167,14 @@ class ToolRunner:
             output = await definition.run(workspace, arguments)
         tool_run.stop("completed")
         return output
+
+
+def _edited(arguments: dict[str, Any]) -> str:
+    """What the model is told of an EDIT: its call ran, but with the human's arguments."""
+    shown = json.dumps(arguments, ensure_ascii=False)
+    if len(shown) > _EDIT_NOTE_CHARS:
+        shown = shown[:_EDIT_NOTE_CHARS] + "…"
+    return f"note: the user edited the arguments before approving; the call ran with {shown}"
 
 
 def _rejection(resolution: Resolution) -> str:

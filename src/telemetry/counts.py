@@ -19,6 +19,7 @@ from telemetry.events import (
     AgentErrorOccurred,
     AgentProcessingCompleted,
     AgentSwitched,
+    ContextTrimmed,
     HITLDecisionMade,
     SessionCreated,
     SessionDeleted,
@@ -54,6 +55,9 @@ class EventCounts:
         self.errors: Counter[tuple[str, str]] = Counter()  # agent, error.type
         self.agent_runs: dict[str, AgentRuns] = {}
         self.sessions = 0  # created minus deleted
+        self.trims: Counter[str] = Counter()  # agent -> model calls whose input was cut
+        self.trimmed_messages: Counter[tuple[str]] = Counter()  # (agent,) -> messages left out
+        self.trimmed_tokens: Counter[str] = Counter()  # agent -> estimated tokens left out
         self._updates: dict[type[TelemetryEvent], Callable[[Any], None]] = {
             AgentSwitched: self._switched,
             AgentProcessingCompleted: self._agent_done,
@@ -64,6 +68,7 @@ class EventCounts:
             AgentErrorOccurred: self._error,
             SessionCreated: self._session_created,
             SessionDeleted: self._session_deleted,
+            ContextTrimmed: self._trimmed,
         }
 
     @property
@@ -84,6 +89,8 @@ class EventCounts:
             switches, tool_calls = Counter(self.switches), Counter(self.tool_calls)
             decisions, errors = Counter(self.decisions), Counter(self.errors)
             timeouts, wait_total_s, sessions = self.timeouts, self.wait_total_s, self.sessions
+            trims, trimmed = Counter(self.trims), Counter(self.trimmed_messages)
+            trimmed_tokens = Counter(self.trimmed_tokens)
             runs = {agent: (r.count, r.success, r.total_s) for agent, r in self.agent_runs.items()}
         with total.lock:
             total.switches.update(switches)
@@ -93,6 +100,9 @@ class EventCounts:
             total.timeouts += timeouts
             total.wait_total_s += wait_total_s
             total.sessions += sessions
+            total.trims.update(trims)
+            total.trimmed_messages.update(trimmed)
+            total.trimmed_tokens.update(trimmed_tokens)
             for agent, (count, success, total_s) in runs.items():
                 into = total.agent_runs.setdefault(agent, AgentRuns())
                 into.count += count
@@ -133,3 +143,8 @@ class EventCounts:
 
     def _session_deleted(self, event: SessionDeleted) -> None:
         self.sessions -= 1
+
+    def _trimmed(self, event: ContextTrimmed) -> None:
+        self.trims[event.agent] += 1
+        self.trimmed_messages[(event.agent,)] += event.dropped_messages
+        self.trimmed_tokens[event.agent] += event.dropped_tokens

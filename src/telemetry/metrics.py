@@ -121,6 +121,13 @@ def _register_observables(meter: Meter) -> None:
             "{error}",
             "Real failures by error.type",
         ),
+        (
+            n.METRIC_CONTEXT_TRIMMED,
+            lambda c: c.trimmed_messages,
+            (n.GEN_AI_AGENT_NAME,),
+            "{message}",
+            "Transcript messages left out of model calls by the context budget",
+        ),
     )
     for name, tally, keys, unit, description in counters:
         meter.create_observable_counter(

@@ -74,6 +74,7 @@ EVENT_MESSAGE_ADDED: Final = "session.message_added"
 EVENT_SESSION_UPDATED: Final = "session.updated"
 EVENT_SESSION_DELETED: Final = "session.deleted"
 EVENT_TOOL_EXECUTION_COMPLETED: Final = "tool.execution_completed"
+EVENT_CONTEXT_TRIMMED: Final = "agent_runtime.context.trimmed"
 
 # --- audit record types: the seed's names, which its users filter by (DESIGN §4a) ----------
 AUDIT_AGENT_SWITCHED: Final = "agent_switched"
@@ -106,6 +107,11 @@ ERROR_MESSAGE: Final = "agent_runtime.error.message"
 AUDIT_EVENT_TYPE: Final = "agent_runtime.audit.event_type"
 AUDIT_RECORD_ID: Final = "agent_runtime.audit.record_id"
 TELEMETRY_SIGNAL: Final = "agent_runtime.telemetry.signal"
+CONTEXT_DROPPED_MESSAGES: Final = "agent_runtime.context.dropped_messages"
+CONTEXT_DROPPED_TOKENS: Final = "agent_runtime.context.dropped_tokens"
+CONTEXT_SENT_TOKENS: Final = "agent_runtime.context.sent_tokens"
+CONTEXT_BUDGET_TOKENS: Final = "agent_runtime.context.budget_tokens"
+CONTEXT_OVER_BUDGET: Final = "agent_runtime.context.over_budget"
 
 # --- project metrics (DESIGN §7) --------------------------------------------------------------
 METRIC_AGENT_SWITCHES: Final = "agent_runtime.agent.switches"
@@ -115,6 +121,7 @@ METRIC_HITL_WAIT: Final = "agent_runtime.hitl.wait.duration"
 METRIC_ERRORS: Final = "agent_runtime.errors"
 METRIC_SESSIONS_ACTIVE: Final = "agent_runtime.sessions.active"
 METRIC_TELEMETRY_DROPPED: Final = "agent_runtime.telemetry.dropped"
+METRIC_CONTEXT_TRIMMED: Final = "agent_runtime.context.trimmed_messages"
 
 # --- outcomes: normal endings, never errors (DESIGN §3) -------------------------------------
 OUTCOME_COMPLETED: Final = "completed"

@@ -45,7 +45,8 @@ class MetricsCollector:
 
         What this project adds is under further top-level keys, never inside those five:
         ``agent_switch_triggers`` {trigger: n}, ``agent_avg_duration_ms`` {agent: ms},
-        ``hitl_summary`` {total, timeouts, avg_wait_ms}.
+        ``hitl_summary`` {total, timeouts, avg_wait_ms}, ``context_trims`` {agent: {calls,
+        messages, tokens}} (model calls whose input the context budget cut).
         """
         counts = self._counts
         with counts.lock:
@@ -90,6 +91,14 @@ class MetricsCollector:
                     "avg_wait_ms": (
                         round(counts.wait_total_s / decided * 1e3, 3) if decided else 0.0
                     ),
+                },
+                "context_trims": {
+                    agent: {
+                        "calls": calls,
+                        "messages": counts.trimmed_messages[(agent,)],
+                        "tokens": counts.trimmed_tokens[agent],
+                    }
+                    for agent, calls in counts.trims.items()
                 },
             }
 

@@ -208,6 +208,13 @@ async def test_file_tools_refuse_traversal_and_symlink_escapes(
                 assert results and results[0]["tool"] == "read_file"
                 assert results[0]["outcome"] == "failed", results[0]
                 events += [json.dumps(e.data) for e in outcome.events]
+                # debug handed over to coder, whose write waits: say no, so the session's
+                # next message is not refused for a pending approval
+                for asked in outcome.of("approval_required"):
+                    rejected = await http.post(
+                        f"/v1/approvals/{asked['call_id']}", json={"decision": "REJECT"}
+                    )
+                    assert rejected.status_code == 200
             # write_file with a human's EDIT pointing outside: refused, nothing written
             targets = [
                 "../../../outside/new.py",

@@ -135,6 +135,25 @@ SAMPLES: dict[type[TelemetryEvent], tuple[TelemetryEvent, str, dict[str, Any]]] 
         "tool.execution_completed",
         {},
     ),
+    telemetry.ContextTrimmed: (
+        telemetry.ContextTrimmed(
+            agent="coder",
+            dropped_messages=4,
+            dropped_tokens=900,
+            sent_tokens=1000,
+            budget_tokens=1024,
+            session_id="s1",
+        ),
+        "agent_runtime.context.trimmed",
+        {
+            n.GEN_AI_AGENT_NAME: "coder",
+            n.CONTEXT_DROPPED_MESSAGES: 4,
+            n.CONTEXT_DROPPED_TOKENS: 900,
+            n.CONTEXT_SENT_TOKENS: 1000,
+            n.CONTEXT_BUDGET_TOKENS: 1024,
+            n.CONTEXT_OVER_BUDGET: False,
+        },
+    ),
 }
 
 # DESIGN §3's table: span starts/ends are not span events; these six are audited.
@@ -156,10 +175,10 @@ AUDITED = {
 DURABLE_BEFORE_ACK = {telemetry.HITLDecisionMade, telemetry.SessionDeleted}
 
 
-def test_catalog_holds_the_seeds_twelve_events_and_the_tool_end() -> None:
-    assert len(telemetry.CATALOG) == 13
+def test_catalog_holds_the_seeds_twelve_events_the_tool_end_and_the_context_trim() -> None:
+    assert len(telemetry.CATALOG) == 14
     assert set(telemetry.CATALOG) == set(SAMPLES)
-    assert len({cls.name for cls in telemetry.CATALOG}) == 13
+    assert len({cls.name for cls in telemetry.CATALOG}) == 14
 
 
 @pytest.mark.parametrize("cls", telemetry.CATALOG, ids=lambda cls: cls.__name__)

@@ -38,6 +38,7 @@ def test_empty_metrics_have_the_seeds_shape() -> None:
         "agent_switch_triggers": {},
         "agent_avg_duration_ms": {},
         "hitl_summary": {"total": 0, "timeouts": 0, "avg_wait_ms": 0.0},
+        "context_trims": {},
     }
 
 

@@ -274,7 +274,7 @@ def test_decision_span_links_to_the_waiting_span_and_is_current(
     request = hub.spans.request("s1")
     run = hub.spans.agent("coder", conversation_id="s1", parent=request.context)
     tool = hub.spans.tool("write_file", "c1", agent="coder", parent=run.context, session_id="s1")
-    with hub.spans.decision("c1", "write_file", waiting=tool.span_context) as span:
+    with hub.spans.decision("c1", "write_file", waiting=tool.span_ref) as span:
         assert trace.get_current_span() is span
         hub.emit(
             telemetry.HITLDecisionMade(tool="write_file", call_id="c1", decision="APPROVE"),
@@ -286,7 +286,9 @@ def test_decision_span_links_to_the_waiting_span_and_is_current(
     request.stop(n.OUTCOME_COMPLETED)
 
     decision = telemetered.span(n.SPAN_HITL_DECISION)
-    assert [link.context for link in decision.links] == [tool.span_context]
+    assert [(link.context.trace_id, link.context.span_id) for link in decision.links] == [
+        (tool.span_context.trace_id, tool.span_context.span_id)
+    ]
     assert (decision.attributes or {})[n.GEN_AI_TOOL_CALL_ID] == "c1"
     waiting = telemetered.span("execute_tool write_file")
     assert n.EVENT_HITL_DECISION_MADE in [e.name for e in waiting.events]

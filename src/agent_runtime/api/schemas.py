@@ -7,12 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from agent_runtime import sessions
-from agent_runtime.agents import ROUTABLE_AGENTS
 from agent_runtime.store import ApprovalRecord
 
 SESSION_ID_PATTERN = sessions.SESSION_ID_PATTERN.pattern
-AgentName = Literal["coder", "debug", "architect", "ask"]
-assert set(AgentName.__args__) == set(ROUTABLE_AGENTS)  # type: ignore[attr-defined]
+AGENT_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 
 
 class ErrorDetail(BaseModel):
@@ -55,7 +53,11 @@ class MessageRequest(BaseModel):
 
     session_id: StrictStr = Field(pattern=SESSION_ID_PATTERN)
     message: StrictStr = Field(min_length=1, max_length=100_000)
-    agent: AgentName | None = None
+    agent: StrictStr | None = Field(
+        default=None,
+        pattern=AGENT_NAME_PATTERN,
+        description="The user's explicit choice: one of the routable agents of the agents file.",
+    )
 
 
 class DecisionRequest(BaseModel):

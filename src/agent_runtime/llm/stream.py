@@ -5,6 +5,12 @@ of the stream (so anything the provider traces nests under it). It records the r
 id, model, finish reasons, time to first chunk and token usage once, when the call ends;
 the stream is always closed, so the span ends even when the client goes away mid-answer,
 and only a provider failure marks it as an error.
+
+Before the call the messages are fitted to the context budget
+(:func:`~agent_runtime.llm.budget.fit_context`): the oldest turns go first, and each cut is
+a ``agent_runtime.context.trimmed`` event on the call's span and a counted metric. A
+:class:`ContextWindow` carries one run's calibration from call to call: the provider's
+reported prompt tokens of the previous call anchor the next call's estimate.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from agent_runtime.llm.base import (
     ToolSpec,
     Usage,
 )
-from telemetry import AgentRun
+from agent_runtime.llm.budget import Anchor, fit_context
+from telemetry import AgentRun, ContextTrimmed, EventSink
 
 
 @dataclass(slots=True)
@@ -37,11 +44,21 @@ class ModelTurn:
     usage: Usage | None = None
 
 
+@dataclass(slots=True)
+class ContextWindow:
+    """One run's context budget: ``max_tokens`` per call, calibrated by the last call."""
+
+    max_tokens: int
+    anchor: Anchor | None = None
+
+
 class LLMStreamService:
     """Streams one agent's model calls with the agent's system prompt and tools."""
 
-    def __init__(self, model: ChatModel) -> None:
+    def __init__(self, model: ChatModel, events: EventSink | None = None) -> None:
+        """``events``: where context trims are recorded (none: not recorded)."""
         self._model = model
+        self._events = events
 
     async def stream(
         self,
@@ -50,19 +67,37 @@ class LLMStreamService:
         history: Sequence[ChatMessage],
         tools: Sequence[ToolSpec],
         turn: ModelTurn,
+        window: ContextWindow | None = None,
     ) -> AsyncIterator[str]:
         """Yield text deltas as they arrive; tool calls and usage are collected in ``turn``.
 
         The model receives the agent's system prompt, then ``history`` (the transcript, the
         session's own system prompt first when it has one), with the agent's model when it
-        names one."""
-        messages = [ChatMessage("system", spec.system_prompt), *history]
+        names one, fitted to ``window`` when one is given."""
+        messages: Sequence[ChatMessage] = [ChatMessage("system", spec.system_prompt), *history]
         model = self._model
         call = run.chat(
             spec.model or model.model_name,
             provider=model.provider_name,
             server_address=model.server_address,
         )
+        fit = None
+        if window is not None:
+            fit = fit_context(messages, window.max_tokens, tools=tools, anchor=window.anchor)
+            messages = fit.messages
+            if fit.trimmed and self._events is not None:
+                self._events.emit(
+                    ContextTrimmed(
+                        agent=spec.name,
+                        dropped_messages=fit.dropped_messages,
+                        dropped_tokens=fit.dropped_tokens,
+                        sent_tokens=fit.tokens,
+                        budget_tokens=window.max_tokens,
+                        over_budget=fit.over_budget,
+                        session_id=run.session_id,
+                    ),
+                    span=call.span,
+                )
         events = model.stream(messages, tools, model=spec.model)
         try:
             while True:
@@ -89,6 +124,8 @@ class LLMStreamService:
                 elif isinstance(event, Usage):
                     call.usage(event.input_tokens, event.output_tokens)
                     turn.usage = event
+                    if window is not None and fit is not None:
+                        window.anchor = fit.anchor(event.input_tokens)
         finally:
             try:
                 close = getattr(events, "aclose", None)
@@ -104,9 +141,10 @@ class LLMStreamService:
         spec: AgentSpec,
         history: Sequence[ChatMessage],
         tools: Sequence[ToolSpec],
+        window: ContextWindow | None = None,
     ) -> ModelTurn:
         """The whole answer of one model call (the orchestrator's routing needs no stream)."""
         turn = ModelTurn()
-        async for _ in self.stream(run, spec, history, tools, turn):
+        async for _ in self.stream(run, spec, history, tools, turn, window):
             pass
         return turn

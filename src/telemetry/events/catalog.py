@@ -370,6 +370,40 @@ class SessionDeleted(TelemetryEvent):
         return f"session={self.session_id}"
 
 
+class ContextTrimmed(TelemetryEvent):
+    """A model call's input was cut to the context budget: the oldest turns left out.
+
+    On the ``chat`` span of the call; counted (messages left out, by agent) whatever the
+    sampler decides. Token figures are the service's estimate, calibrated by what the
+    provider reported for the previous call.
+    """
+
+    name: ClassVar[str] = n.EVENT_CONTEXT_TRIMMED
+    agent: str
+    dropped_messages: int
+    dropped_tokens: int
+    sent_tokens: int
+    budget_tokens: int
+    over_budget: bool = False
+
+    def attributes(self, settings: TelemetrySettings) -> Attributes:
+        return {
+            n.GEN_AI_AGENT_NAME: self.agent,
+            n.CONTEXT_DROPPED_MESSAGES: self.dropped_messages,
+            n.CONTEXT_DROPPED_TOKENS: self.dropped_tokens,
+            n.CONTEXT_SENT_TOKENS: self.sent_tokens,
+            n.CONTEXT_BUDGET_TOKENS: self.budget_tokens,
+            n.CONTEXT_OVER_BUDGET: self.over_budget,
+        }
+
+    def summary(self) -> str:
+        over = ", still over budget" if self.over_budget else ""
+        return (
+            f"agent={self.agent}: {self.dropped_messages} messages (~{self.dropped_tokens} "
+            f"tokens) left out, ~{self.sent_tokens}/{self.budget_tokens} tokens sent{over}"
+        )
+
+
 def _kept_arguments(arguments: dict[str, Any], settings: TelemetrySettings) -> Any:
     """Tool arguments as the audit store keeps them: scrubbed and truncated, or None when
     the deployment keeps no arguments (``AGENT_RUNTIME_AUDIT_ARGUMENTS=false``)."""
@@ -392,5 +426,6 @@ CATALOG: tuple[type[TelemetryEvent], ...] = (
     SessionUpdated,
     SessionDeleted,
     ToolExecutionCompleted,
+    ContextTrimmed,
 )
-"""Every event class: the seed's twelve, then the tool span's end."""
+"""Every event class: the seed's twelve, then the tool span's end and the context trim."""
