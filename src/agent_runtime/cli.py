@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 from typing import Annotated, Any
 
 import httpx
@@ -25,6 +24,7 @@ def serve(
 
     import telemetry
     from agent_runtime.app import create_app
+    from agent_runtime.runtime import check_configuration
     from agent_runtime.settings import Settings
 
     overrides: dict[str, Any] = {}
@@ -32,7 +32,12 @@ def serve(
         overrides["host"] = host
     if port is not None:
         overrides["port"] = port
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+        check_configuration(settings)
+    except ValueError as exc:  # pydantic's ValidationError, a bad agents file or DATABASE_URL
+        console.print(f"[red]agent-runtime cannot start:[/] {exc}")
+        raise typer.Exit(2) from None
     telemetry.install_log_correlation()
     telemetry.configure()
     fastapi_app = create_app(settings)
@@ -91,12 +96,14 @@ def timeline(
 ) -> None:
     """Print the timeline of one request from a running service."""
     from agent_runtime.demo import print_timeline
+    from agent_runtime.settings import Settings
     from telemetry import TimelineEntry
 
-    base = url or f"http://127.0.0.1:{os.environ.get('PORT', '8001')}"
+    settings = Settings()
+    base = url or f"http://127.0.0.1:{settings.port}"
     headers = {}
-    if key := os.environ.get("AGENT_RUNTIME_INTERNAL_KEY"):
-        headers["X-Internal-Auth"] = key
+    if settings.internal_key is not None:
+        headers["X-Internal-Auth"] = settings.internal_key.get_secret_value()
     try:
         response = httpx.get(f"{base}/v1/traces/{trace_id}/timeline", headers=headers, timeout=5)
     except httpx.HTTPError as exc:

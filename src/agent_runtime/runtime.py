@@ -28,6 +28,13 @@ from telemetry import Providers, Telemetry, TelemetrySettings
 _log = logging.getLogger(__name__)
 
 
+def check_configuration(settings: Settings) -> None:
+    """Refuse what would fail at start-up anyway, with a message naming the problem: an
+    unusable agents file (the file and the entry), an unsupported ``DATABASE_URL``."""
+    load_agents(settings.agents_file, known_tools=default_registry().names)
+    open_store(settings.database_url, settings.data_dir)
+
+
 @dataclass(frozen=True, slots=True)
 class DecisionOutcome:
     """A recorded decision: the answer for the human, and the resumed run when this

@@ -9,6 +9,7 @@ records every request, so the tests assert what the model really received.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
+from agent_runtime.agents import AgentsFileError
 from agent_runtime.app import create_app
+from agent_runtime.runtime import Runtime, check_configuration
 from agent_runtime.settings import Settings
 from telemetry import names as n
 from tests.service.conftest import Conversation
@@ -341,3 +344,137 @@ async def test_an_approval_nobody_answers_times_out_and_the_agent_says_so(
     assert late.status_code == 409
     (record,) = audit
     assert record["decision"] == "REJECT" and record["outcome"] == "timeout"
+
+
+async def test_a_three_turn_coding_conversation_survives_a_restart_mid_approval(
+    telemetered: Telemetered, openai_settings: Callable[..., Settings], model_server: ChatServer
+) -> None:
+    """Create → (restart while the tests' write waits) → "Now add tests for it" → recap."""
+    settings = openai_settings()
+    with serve(create_app(settings)) as first:
+        async with httpx.AsyncClient(base_url=first.url, timeout=30) as client:
+            turn_1 = Conversation(client)
+            await turn_1.send("conv-3", "Create a sorting function", decide={"decision": "APPROVE"})
+            assert turn_1.of("done")[0]["outcome"] == "completed"
+            approval = await _until_approval(client, "conv-3", "Now add tests for it")
+    assert approval["tool"] == "write_file"
+    assert approval["arguments"]["path"] == "test_sort.py"
+    assert "from sort import sort_numbers" in approval["arguments"]["content"]
+    with serve(create_app(settings)) as second:
+        async with httpx.AsyncClient(base_url=second.url, timeout=30) as client:
+            decided = await client.post(
+                f"/v1/approvals/{approval['call_id']}", json={"decision": "APPROVE"}
+            )
+            assert decided.status_code == 200, decided.text
+            assert decided.json()["resumed"] == "here"
+            assert decided.json()["text"] == "I wrote test_sort.py. Done."
+            model_server.requests.clear()
+            turn_3 = Conversation(client)
+            await turn_3.send("conv-3", "What did you just do?")
+    recap = "".join(e["delta"] for e in turn_3.of("text"))
+    assert "sort.py" in recap and "test_sort.py" in recap
+    # The recap's model call carried all three turns.
+    ask = model_server.requests[-1]
+    users = [m["content"] for m in ask.body["messages"] if m["role"] == "user"]
+    assert users == ["Create a sorting function", "Now add tests for it", "What did you just do?"]
+    workspace = Path(settings.data_dir) / "workspaces" / "conv-3"
+    assert (workspace / "sort.py").exists() and (workspace / "test_sort.py").exists()
+
+
+async def test_a_small_context_budget_leaves_the_oldest_turns_out(
+    telemetered: Telemetered, openai_settings: Callable[..., Settings], model_server: ChatServer
+) -> None:
+    settings = openai_settings(context_max_tokens=300)
+    with serve(create_app(settings)) as running:
+        async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+            await client.post(
+                "/v1/sessions", json={"session_id": "conv-budget", "system_prompt": SESSION_PROMPT}
+            )
+            for question in [
+                "What is a closure?",
+                "What is a generator?",
+                "What is a decorator?",
+                "What is a coroutine?",
+                "What is a descriptor?",
+            ]:
+                await Conversation(client).send("conv-budget", question)
+            model_server.requests.clear()
+            await Conversation(client).send("conv-budget", "What is a context manager?")
+            metrics = (await client.get("/v1/metrics")).json()
+    ask = model_server.requests[-1]
+    messages = ask.body["messages"]
+    assert messages[0]["content"].startswith("You are the ask agent")
+    assert messages[1] == {"role": "system", "content": SESSION_PROMPT}
+    assert messages[-1] == {"role": "user", "content": "What is a context manager?"}
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    assert "What is a closure?" not in users  # the oldest turn went first
+    assert len(json.dumps(messages)) // 4 <= 300
+    trims = [
+        e
+        for s in telemetered.spans()
+        if s.name == "chat test-model"
+        for e in s.events
+        if e.name == n.EVENT_CONTEXT_TRIMMED
+    ]
+    assert trims and all((e.attributes or {})[n.CONTEXT_DROPPED_MESSAGES] > 0 for e in trims)
+    assert metrics["context_trims"]["ask"]["messages"] > 0
+    assert telemetered.metric(n.METRIC_CONTEXT_TRIMMED, {n.GEN_AI_AGENT_NAME: "ask"}) > 0
+
+
+AGENTS_FILE = """
+[agents.orchestrator]
+description = "Route the user's message; answer with JSON {agent, confidence, reason}."
+model = "router-mini"
+
+[agents.coder]
+description = "Write code."
+tools = ["read_file", "write_file"]
+model = "coder-large"
+
+[agents.ask]
+description = "Answer questions."
+"""
+
+
+async def test_agents_come_from_the_agents_file_with_their_own_models(
+    telemetered: Telemetered,
+    openai_settings: Callable[..., Settings],
+    model_server: ChatServer,
+    tmp_path: Path,
+) -> None:
+    agents_file = tmp_path / "agents.toml"
+    agents_file.write_text(AGENTS_FILE)
+    with serve(create_app(openai_settings(agents_file=agents_file))) as running:
+        async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+            done = Conversation(client)
+            await done.send(
+                "conv-file", "Create a sorting function", decide={"decision": "APPROVE"}
+            )
+            refused = await client.post(
+                "/agent/message/stream",
+                json={"session_id": "conv-file", "message": "hi", "agent": "debug"},
+            )
+    assert done.of("done")[0]["outcome"] == "completed"
+    assert [r.body["model"] for r in model_server.requests] == [
+        "router-mini",
+        "coder-large",
+        "coder-large",
+    ]
+    offered = {t["function"]["name"] for t in model_server.requests[1].body["tools"]}
+    assert offered == {"read_file", "write_file"}
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "unknown_agent"
+    assert {s.name for s in telemetered.spans()} >= {"chat router-mini", "chat coder-large"}
+
+
+async def test_an_agents_file_naming_an_unknown_tool_fails_at_start_up(
+    telemetered: Telemetered, openai_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    agents_file = tmp_path / "agents.toml"
+    agents_file.write_text(AGENTS_FILE.replace('"write_file"]', '"write_fiel"]'))
+    settings = openai_settings(agents_file=agents_file)
+    message = rf"agents file {agents_file}: agents\.coder\.tools: .*'write_fiel'"
+    with pytest.raises(AgentsFileError, match=message):
+        check_configuration(settings)
+    with pytest.raises(AgentsFileError, match=message):
+        await Runtime.start(settings)
