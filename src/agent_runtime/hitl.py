@@ -198,6 +198,13 @@ class HITLManager:
         finally:
             self._waiters.pop(record.call_id, None)
 
+    def release(self, call_id: str) -> None:
+        """The stream that asked went away before (or while) waiting: nobody waits here any
+        more; the approval stays pending durably. Idempotent."""
+        waiter = self._waiters.pop(call_id, None)
+        if waiter is not None and not waiter.future.done():
+            waiter.future.cancel()
+
     def waiting_here(self, call_id: str) -> bool:
         """Whether a live stream in this process waits for ``call_id``'s decision."""
         waiter = self._waiters.get(call_id)

@@ -16,9 +16,10 @@ the stream ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from agent_runtime.agent_loop import AgentLoop, PendingCall, RunState
@@ -61,13 +62,22 @@ def parse_route(text: str, routable: tuple[str, ...], fallback: str) -> Route:
 
 class Run:
     """One request's event stream; iterate it once. It holds the session's run lease from
-    :meth:`MultiAgentOrchestrator.begin` until the stream ends."""
+    :meth:`MultiAgentOrchestrator.begin` until the stream ends.
 
-    def __init__(self, events: AsyncIterator[StreamEvent]) -> None:
+    A consumer that stops early (a client gone) must :meth:`aclose` it, as
+    ``contextlib.aclosing`` does: that ends its spans (``disconnected``), stops its wait
+    for a human (the approval stays pending) and gives the lease back at once rather than
+    whenever the garbage collector finalises it.
+    """
+
+    def __init__(self, events: AsyncGenerator[StreamEvent, None]) -> None:
         self._events = events
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self._events
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
 
 
 class MultiAgentOrchestrator:
@@ -126,8 +136,9 @@ class MultiAgentOrchestrator:
         self, session_id: str, message: str, agent: str | None = None
     ) -> AsyncIterator[StreamEvent]:
         """:meth:`begin` and its events in one call, for callers without a status to send."""
-        async for event in await self.begin(session_id, message, agent):
-            yield event
+        async with contextlib.aclosing(await self.begin(session_id, message, agent)) as run:
+            async for event in run:
+                yield event
 
     async def resume(self, record: ApprovalRecord, resolution: Resolution) -> Run:
         """Resume the paused run of a decided call (the caller won its resume claim), in
@@ -164,7 +175,7 @@ class MultiAgentOrchestrator:
 
     async def _message_events(
         self, lease: RunLease, session_id: str, message: str, agent: str | None
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         started = time.monotonic()
         request = RequestTrace(self._spans, session_id)
         state = RunState(request, session_id, agent or self._router, self._window())
@@ -209,7 +220,7 @@ class MultiAgentOrchestrator:
         resolution: Resolution,
         *,
         request: RequestTrace | None = None,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         started = time.monotonic()
         if request is None:
             request = RequestTrace(self._spans, record.session_id, links=[waiting_span(record)])

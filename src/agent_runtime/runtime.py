@@ -197,7 +197,7 @@ async def summarise(
     """Drive a resumed run to its end; the decision's answer with how the run ended."""
     summary = dict(answer)
     text: list[str] = []
-    async for event in run:
+    async for event in run:  # to its end: nothing to close early
         if event.event == "meta":
             summary["trace_id"] = event.data["correlation_id"]
         elif event.event == "text":

@@ -127,16 +127,19 @@ class ToolRunner:
                     reason=definition.approval_reason or "the tool needs approval",
                     tool_run=tool_run,
                 )
-                yield StreamEvent(
-                    "approval_required",
-                    {
-                        "call_id": call.id,
-                        "tool": call.name,
-                        "arguments": arguments,
-                        "timeout_s": record.timeout_s,
-                    },
-                )
-                resolution = await self._hitl.wait(record)
+                try:
+                    yield StreamEvent(
+                        "approval_required",
+                        {
+                            "call_id": call.id,
+                            "tool": call.name,
+                            "arguments": arguments,
+                            "timeout_s": record.timeout_s,
+                        },
+                    )
+                    resolution = await self._hitl.wait(record)
+                finally:  # the consumer may go away at the yield, before the wait began
+                    self._hitl.release(call.id)
                 # The stream resumes the run itself: claim it, so that nothing else does
                 # (a stream that died before this line leaves the run to the sweeper).
                 await self._hitl.claim_resume(call.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -60,8 +61,9 @@ async def decide(
 
 
 async def _sse(run: Run) -> AsyncIterator[bytes]:
-    async for event in run:
-        yield format_sse_event(data_str=json.dumps(event.data), event=event.event)
+    async with contextlib.aclosing(run):
+        async for event in run:
+            yield format_sse_event(data_str=json.dumps(event.data), event=event.event)
 
 
 @router.get("")

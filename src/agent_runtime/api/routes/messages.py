@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -28,5 +29,6 @@ async def stream_message(
 ) -> AsyncIterator[ServerSentEvent]:
     """Events: ``meta`` first, then ``agent_switched``, ``text``, ``tool_call``,
     ``approval_required``, ``tool_result``, ``error``; ``done`` always last."""
-    async for event in run:
-        yield ServerSentEvent(event=event.event, data=event.data)
+    async with contextlib.aclosing(run):
+        async for event in run:
+            yield ServerSentEvent(event=event.event, data=event.data)
