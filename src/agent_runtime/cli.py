@@ -24,7 +24,7 @@ def serve(
     import uvicorn
 
     import telemetry
-    from agent_runtime.app import create_app
+    from agent_runtime.api.app import create_app, service_version
     from agent_runtime.settings import Settings
 
     overrides: dict[str, Any] = {}
@@ -34,8 +34,8 @@ def serve(
         overrides["port"] = port
     settings = Settings(**overrides)
     telemetry.install_log_correlation()
-    telemetry.configure()
-    fastapi_app = create_app(settings)
+    providers = telemetry.configure(service_version=service_version())
+    fastapi_app = create_app(settings, telemetry_providers=providers)
     config = uvicorn.Config(
         fastapi_app,
         host=settings.host,
@@ -51,7 +51,7 @@ def serve(
     try:
         server.run()
     finally:
-        telemetry.shutdown()
+        telemetry.shutdown(providers)
 
 
 class _Server:
