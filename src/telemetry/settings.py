@@ -62,7 +62,6 @@ DEFAULT_QUEUE_SIZE: Final = 2048
 """The SDK's default queue size for both batch processors."""
 
 _TRUE_VALUES = frozenset({"true", "1", "yes", "on", "span_only", "event_only", "span_and_event"})
-_PROTOCOLS: dict[str, OtlpProtocol] = {"grpc": "grpc", "http/protobuf": "http/protobuf"}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -129,7 +128,12 @@ def _exporters(raw: str | None) -> tuple[str, ...]:
 
 
 def _protocol(raw: str | None, default: OtlpProtocol) -> OtlpProtocol:
-    return _PROTOCOLS.get((raw or "").strip().lower(), default)
+    value = (raw or "").strip().lower()
+    if value == "grpc":
+        return "grpc"
+    if value == "http/protobuf":
+        return "http/protobuf"
+    return default
 
 
 def _positive(raw: str | None, default: _N) -> _N:
