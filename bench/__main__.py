@@ -13,10 +13,10 @@ import sys
 import time
 from importlib import metadata
 
-from bench import outage, per_audit, per_event, per_request, per_run
+from bench import outage, per_audit, per_event, per_request, per_run, sdk_calls
 from bench.run_worker import VARIANTS
 
-ALL = ("run", "event", "audit", "request", "outage")
+ALL = ("run", "event", "audit", "request", "outage", "sdk")
 
 
 def _machine() -> str:
@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         fields["shutdown_s"] = f"{max(down.shutdown_s.values()):.2f}"
         fields["rss_growth_mb"] = f"{down.rss_growth_mb:.1f}"
         fields["dropped_counted"] = "1" if down.dropped_counted else "0"
+        sys.stdout.flush()
+    if "sdk" in only:
+        sdk_calls.measure(quick=quick)
     print(f"(all benchmarks: {time.monotonic() - started:.0f} s)")
     order = [
         "run_overhead_us",

@@ -7,12 +7,10 @@ rest of the layer. Domain code still builds its pydantic events (they also feed 
 stream).
 
 Both work on the instances of one dedicated application, once, before the runs start; no
-class is patched between runs. An earlier version patched the classes around each run,
-which changes their type version and so invalidates CPython's specialised attribute and
-method lookups on them, in every application sharing the class, for the runs that follow.
-Measured alternately (two full runs of each version): off - bare 0.67-0.70 ms with the patches,
-0.56-0.58 ms without; off - unaudited 0.29-0.32 against 0.21-0.23 ms; on - off unchanged
-(0.60-0.65 ms both).
+class is patched between runs: patching a class changes its type version and so
+invalidates CPython's specialised attribute and method lookups on it, in every application
+sharing the class, for the runs that follow (``bench/README.md``, History, has what that
+did to the figures).
 """
 
 from __future__ import annotations
@@ -30,7 +28,8 @@ _FACTORIES = ("request", "agent", "tool", "handoff")
 
 
 class _NullRun:
-    """Quacks like RequestSpan / AgentRun / ChatCall / ToolRun and records nothing."""
+    """Quacks like RequestSpan / AgentRun / ChatCall / ToolRun and records nothing (a
+    ``RequestTrace`` over stubbed factories hands these out, its ``chat`` included)."""
 
     span: Span = INVALID_SPAN
     correlation_id = "0" * 32

@@ -1,6 +1,11 @@
 """Real SDK providers whose exporters do nothing but count: the cost of recording, not of
 shipping. Batch processors run as in production (background thread, default delays), and
-the meter provider takes the service's exemplar setting."""
+the meter provider has the SDK's default exemplar filter, as the service's does.
+
+Two pipelines: the service's own (``layer=True``: :func:`telemetry.build_providers`, its
+counting batch processors and audit delivery, exactly what ``agent-runtime serve``
+builds), and the raw SDK's (``layer=False``: the SDK's batch processors on the counting
+exporters, what a hand-written trace would use)."""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from telemetry.setup import exemplar_filter
+import telemetry
 
 
 class CountingSpanExporter(SpanExporter):
@@ -76,23 +81,46 @@ class Recording:
     logger_provider: LoggerProvider
     spans: CountingSpanExporter
     logs: CountingLogExporter
+    providers: telemetry.Providers
+    """What a runtime records with (for the layer's pipeline, with its audit delivery)."""
 
     def flush(self) -> None:
         self.tracer_provider.force_flush()
         self.logger_provider.force_flush()
 
 
-def recording_providers() -> Recording:
-    """TracerProvider + BatchSpanProcessor, MeterProvider + periodic reader, LoggerProvider +
-    BatchLogRecordProcessor, all exporting to counters."""
+_NO_EXPORTERS = telemetry.TelemetrySettings(
+    traces_exporters=(), metrics_exporters=(), logs_exporters=()
+)
+
+
+def recording_providers(*, layer: bool = True) -> Recording:
+    """TracerProvider + batch span processor, MeterProvider + periodic reader, LoggerProvider +
+    batch log record processor, all exporting to counters: the layer's counting processors
+    (``layer``) or the SDK's own."""
     spans, logs = CountingSpanExporter(), CountingLogExporter()
-    tracer_provider = TracerProvider(shutdown_on_exit=False)
-    tracer_provider.add_span_processor(BatchSpanProcessor(spans))
     reader = PeriodicExportingMetricReader(NullMetricExporter(), export_interval_millis=60_000)
-    # The service's own choice (telemetry.setup.exemplar_filter): no exemplars by default.
-    meter_provider = MeterProvider(
-        metric_readers=[reader], shutdown_on_exit=False, exemplar_filter=exemplar_filter()
+    if layer:
+        providers = telemetry.build_providers(
+            _NO_EXPORTERS, span_exporters=[spans], metric_readers=[reader], log_exporters=[logs]
+        )
+        assert isinstance(providers.tracer_provider, TracerProvider)
+        assert isinstance(providers.meter_provider, MeterProvider)
+        assert isinstance(providers.logger_provider, LoggerProvider)
+        return Recording(
+            providers.tracer_provider,
+            providers.meter_provider,
+            providers.logger_provider,
+            spans,
+            logs,
+            providers,
+        )
+    meter_provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    tracer_provider = TracerProvider(shutdown_on_exit=False, meter_provider=meter_provider)
+    tracer_provider.add_span_processor(BatchSpanProcessor(spans, meter_provider=meter_provider))
+    logger_provider = LoggerProvider(shutdown_on_exit=False, meter_provider=meter_provider)
+    logger_provider.add_log_record_processor(
+        BatchLogRecordProcessor(logs, meter_provider=meter_provider)
     )
-    logger_provider = LoggerProvider(shutdown_on_exit=False)
-    logger_provider.add_log_record_processor(BatchLogRecordProcessor(logs))
-    return Recording(tracer_provider, meter_provider, logger_provider, spans, logs)
+    raw = telemetry.Providers(tracer_provider, meter_provider, logger_provider, owned=False)
+    return Recording(tracer_provider, meter_provider, logger_provider, spans, logs, raw)

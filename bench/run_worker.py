@@ -1,9 +1,10 @@
 """Worker for benchmark 1: the same agent run (orchestrator -> coder, ``write_file`` approved at
 once) six ways in one process, run after run:
 
-- ``on``: a runtime whose telemetry records with SDK providers (batch processors, counting
-  exporters, content off);
-- ``tracing``: a runtime that records spans only (the ``on`` SDK tracer provider setup, the
+- ``on``: a runtime whose telemetry records with the providers the service builds
+  (:func:`telemetry.build_providers`: its counting batch processors on counting exporters,
+  content off);
+- ``tracing``: a runtime that records spans only (the ``on`` tracer provider setup, the
   API's no-op meter and logger providers): what the peers' figures of issue 5 measure;
 - ``off``: a runtime whose telemetry has the API's no-op providers (what
   ``OTEL_SDK_DISABLED=true`` leaves): the layer runs, nothing is recorded;
@@ -12,7 +13,8 @@ once) six ways in one process, run after run:
 - ``bare``: another ``off`` runtime, its span factories and emit call stubbed out
   (:func:`bench.bare.strip`);
 - ``sdk``: the ``bare`` runtime, plus the same signals written by hand on the raw SDK
-  (:mod:`bench.handwritten`): the SDK's own floor for this trace.
+  (:mod:`bench.handwritten`, the SDK's own batch processors): the SDK's own floor for this
+  trace.
 
 Each variant but ``sdk`` (which runs on ``bare``'s) has a runtime of its own, stubbed once
 before the runs: nothing is patched between runs (see :mod:`bench.bare` for what patching a
@@ -42,7 +44,7 @@ from agent_runtime.settings import Settings
 from bench.bare import strip, unaudit
 from bench.handwritten import HandwrittenTrace
 from bench.proc import serve_commands
-from bench.providers import Recording, recording_providers
+from bench.providers import recording_providers
 
 MESSAGE = "Create a sorting function"
 SPANS_PER_RUN = 8  # request, 2x invoke_agent, 3x chat, execute_tool, hitl.decision
@@ -62,17 +64,11 @@ async def agent_run(runtime: Runtime, session: str) -> None:
         raise RuntimeError(f"run ended {outcome!r}")
 
 
-def _providers(recording: Recording) -> telemetry.Providers:
-    return telemetry.Providers(
-        recording.tracer_provider, recording.meter_provider, recording.logger_provider, False
-    )
-
-
 class RunBench:
     def __init__(self, data_dir: Path) -> None:
         self.recording = recording_providers()
         self.traced = recording_providers()
-        self.by_hand = recording_providers()
+        self.by_hand = recording_providers(layer=False)
         self.handwritten = HandwrittenTrace(
             self.by_hand.tracer_provider, self.by_hand.meter_provider, self.by_hand.logger_provider
         )
@@ -84,7 +80,7 @@ class RunBench:
         )
         self.loop = asyncio.new_event_loop()
         self.runtimes = {
-            "on": self._start(data_dir / "on", _providers(self.recording)),
+            "on": self._start(data_dir / "on", self.recording.providers),
             "tracing": self._start(
                 data_dir / "tracing",
                 telemetry.Providers(

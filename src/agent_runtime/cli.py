@@ -23,7 +23,7 @@ def serve(
     import uvicorn
 
     import telemetry
-    from agent_runtime.app import create_app
+    from agent_runtime.api.app import create_app, service_version
     from agent_runtime.runtime import check_configuration
     from agent_runtime.settings import Settings
 
@@ -39,8 +39,8 @@ def serve(
         console.print(f"[red]agent-runtime cannot start:[/] {exc}")
         raise typer.Exit(2) from None
     telemetry.install_log_correlation()
-    telemetry.configure()
-    fastapi_app = create_app(settings)
+    providers = telemetry.configure(service_version=service_version())
+    fastapi_app = create_app(settings, telemetry_providers=providers)
     config = uvicorn.Config(
         fastapi_app,
         host=settings.host,
@@ -56,7 +56,7 @@ def serve(
     try:
         server.run()
     finally:
-        telemetry.shutdown()
+        telemetry.shutdown(providers)
 
 
 class _Server:

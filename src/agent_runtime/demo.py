@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 import telemetry
+from agent_runtime.api.app import service_version
 from agent_runtime.runtime import Runtime
 from agent_runtime.settings import Settings
 
@@ -117,10 +118,10 @@ async def run_demo(console: Console | None = None) -> int:
         console.print(f"No Collector at {endpoint}; telemetry stays in this process.")
         for variable in ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER"):
             os.environ.setdefault(variable, "none")
-    telemetry.configure()
+    providers = telemetry.configure(service_version=service_version())
     with tempfile.TemporaryDirectory(prefix="agent-runtime-demo-") as data_dir:
         settings = Settings(data_dir=Path(data_dir), llm_provider="scripted")
-        runtime = await Runtime.start(settings)
+        runtime = await Runtime.start(settings, telemetry_providers=providers)
         try:
             for story in STORIES:
                 console.rule(f"{story.title}: {story.message!r}")
@@ -129,7 +130,7 @@ async def run_demo(console: Console | None = None) -> int:
             print_metrics(console, runtime.telemetry.metrics.get_metrics())
         finally:
             await runtime.close()
-    telemetry.shutdown()
+    telemetry.shutdown(providers)
     return 0
 
 

@@ -1,6 +1,7 @@
 """agent-runtime's OpenTelemetry layer: the front door.
 
-The service imports only from here. Nothing starts on import.
+The service imports only from here. Nothing starts on import, and the layer keeps no state
+between calls: what a running application needs is in the objects it keeps.
 
 Usage
 -----
@@ -8,36 +9,51 @@ Usage
 
     import telemetry
 
-    telemetry.configure()                      # once per process, from OTEL_* variables
-    hub = telemetry.Telemetry(audit_path=data_dir / "audit.db")
+    providers = telemetry.configure(service_version="1.2.3")   # once, from OTEL_* variables
+    hub = telemetry.Telemetry(audit_path=data_dir / "audit.db", providers=providers)
 
-    request = hub.spans.request(session_id)    # agent.request; correlation id = trace id
-    run = hub.spans.agent("coder", conversation_id=session_id, parent=request.context)
-    call = run.chat("gpt-4o-mini", provider="openai")   # chat <model>, a child of the agent
+    request = telemetry.RequestTrace(hub.spans, session_id)   # agent.request; owns every end
+    run = request.agent("coder")                              # invoke_agent coder
+    call = request.chat(run, "gpt-4o-mini", provider="openai")  # chat <model>, under the agent
     call.usage(input_tokens=120, output_tokens=30); call.stop()
     hub.emit(telemetry.AgentSwitched(from_agent="orchestrator", to_agent="coder",
                                      trigger="orchestrator", reason="code", confidence=0.9,
                                      session_id=session_id), span=run.span)
-    run.stop("completed"); request.stop("completed")
+    tool = request.tool("write_file", call_id, run=run)
+    waiting = telemetry.SpanRef.of(tool)        # store trace_id, span_id, trace_flags with it
+    request.finish(telemetry.names.OUTCOME_COMPLETED)   # ends whatever is still open, once
     hub.metrics.get_metrics(); hub.audit.get_audit_log(session_id=session_id)
-    hub.flush()                                # tests: emit the audit log records now
+    hub.flush()                                 # tests: emit the audit log records now
 
-    telemetry.shutdown()                       # flushes, bounded by a deadline
+    # later, maybe in another process: the decision links to the span that waited
+    ref = telemetry.SpanRef(trace_id, span_id, trace_flags)          # from the store
+    with hub.spans.decision(call_id, "write_file", waiting=ref):
+        hub.emit(telemetry.HITLDecisionMade(...), origin=ref)
+    resumed = telemetry.RequestTrace(hub.spans, session_id, links=[ref])
+
+    hub.close(); telemetry.shutdown(providers)  # flushes, bounded by a deadline
 
 Configuration
 -------------
 Standard OpenTelemetry variables, read by the SDK as its specification says:
-``OTEL_SERVICE_NAME`` (default ``agent-runtime``), ``OTEL_RESOURCE_ATTRIBUTES``,
-``OTEL_EXPORTER_OTLP_ENDPOINT`` (default ``http://localhost:4317``),
-``OTEL_EXPORTER_OTLP_PROTOCOL`` (``grpc`` default, or ``http/protobuf``),
-``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_EXPORTER_OTLP_TIMEOUT``,
-``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` / ``OTEL_LOGS_EXPORTER`` (``otlp``
-default, ``console``, ``none``; comma-separated), ``OTEL_TRACES_SAMPLER`` and
-``OTEL_TRACES_SAMPLER_ARG``, ``OTEL_BSP_*`` / ``OTEL_BLRP_*`` (batch sizes and delays),
-``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_SDK_DISABLED`` (``true``: no-op providers),
-``OTEL_METRICS_EXEMPLAR_FILTER`` (default here ``always_off``, not the SDK's
-``trace_based``: the Collector's Prometheus exporter drops exemplars unless
-``enable_open_metrics`` is set; see :func:`telemetry.setup.exemplar_filter`).
+``OTEL_SERVICE_NAME`` (default: the ``service_name`` given to :func:`configure`,
+``agent-runtime``), ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` (default
+``http://localhost:4317`` for gRPC, ``:4318`` for HTTP) and ``OTEL_EXPORTER_OTLP_HEADERS``,
+with their per-signal forms ``OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_{ENDPOINT,HEADERS}``,
+``OTEL_EXPORTER_OTLP_TIMEOUT``, ``OTEL_TRACES_SAMPLER`` and ``OTEL_TRACES_SAMPLER_ARG``,
+``OTEL_BSP_*`` / ``OTEL_BLRP_*`` (batch sizes, delays, queue sizes),
+``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_METRICS_EXEMPLAR_FILTER`` (the SDK's default,
+``trace_based``: a histogram point recorded in a sampled span links to it),
+``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED`` (the SDK's own metrics, exported with ours).
+
+Read by this layer (:class:`TelemetrySettings`), as the specification defines them:
+
+- ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` / ``OTEL_LOGS_EXPORTER``: ``otlp``
+  (default), ``console``, ``none``; comma-separated.
+- ``OTEL_EXPORTER_OTLP_PROTOCOL`` and ``OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_PROTOCOL``:
+  ``grpc`` (default) or ``http/protobuf``; a signal's own variable wins.
+- ``OTEL_SDK_DISABLED``: ``true`` leaves the API's no-op providers (nothing recorded; the
+  audit trail, ``get_metrics()`` and correlation ids still work).
 
 This layer's own:
 
@@ -50,7 +66,7 @@ This layer's own:
 from opentelemetry.trace import Span
 
 from telemetry import names
-from telemetry.audit import AuditLog, AuditRecord
+from telemetry.audit import AuditDelivery, AuditLog, AuditRecord
 from telemetry.correlation import (
     CORRELATION_HEADER,
     TRACERESPONSE_HEADER,
@@ -86,7 +102,14 @@ from telemetry.query import AuditLogger, MetricsCollector
 from telemetry.redaction import scrub
 from telemetry.request import RequestTrace
 from telemetry.settings import TelemetrySettings
-from telemetry.setup import Providers, configure, configured, shutdown
+from telemetry.setup import (
+    Providers,
+    build_providers,
+    configure,
+    configured,
+    global_providers,
+    shutdown,
+)
 from telemetry.sink import EventSink
 from telemetry.span_ref import SpanRef
 from telemetry.spans import AgentRun, ChatCall, RequestSpan, SpanFactory, ToolRun, error_type
@@ -102,6 +125,7 @@ __all__ = [
     "AgentProcessingStarted",
     "AgentRun",
     "AgentSwitched",
+    "AuditDelivery",
     "AuditLog",
     "AuditLogger",
     "AuditRecord",
@@ -137,10 +161,12 @@ __all__ = [
     "ToolOutcome",
     "ToolRun",
     "TraceContextLogFilter",
+    "build_providers",
     "configure",
     "configured",
     "correlation_id",
     "error_type",
+    "global_providers",
     "install_log_correlation",
     "names",
     "scrub",

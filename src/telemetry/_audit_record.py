@@ -11,10 +11,7 @@ backlog). ``audit_by_session`` and ``audit_by_type`` were never used (``EXPLAIN 
 PLAN``: the query's optional filters, ``?1 IS NULL OR session_id = ?1``, scan the table)
 and are dropped from existing files too. Record ids are time-ordered (:func:`new_record_id`),
 so a batch's primary-key entries land on the same, last, leaf instead of one random leaf
-each. Together, measured on SQLite alone: a four-record commit went from ~77 to ~35 µs CPU
-on a 1,000-row file, and from ~93 to ~38 µs on a 100,000-row one (median; mean ~148 to
-~45 µs). In an agent run (four records, telemetry off) the audit trail went from ~300 to
-~240 µs CPU, and ``bench/per_audit.py`` from ~37 to ~31 µs per group-committed record.
+each (``bench/README.md`` has the figures).
 """
 
 from __future__ import annotations
@@ -29,10 +26,11 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry._logs import Logger, SeverityNumber
-from opentelemetry.trace import NonRecordingSpan, SpanContext
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from telemetry import names as n
 from telemetry.events import Attributes, TelemetryEvent
+from telemetry.span_ref import SpanRef, span_context_of
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_records (
@@ -105,9 +103,8 @@ def new_record_id(timestamp: float) -> str:
     ms, then 74 random bits, unique without coordination like a UUIDv4.
 
     Time-ordered so that the primary-key entries of consecutive records are neighbours in
-    the index: with random ids every record of a batch dirtied a leaf page of its own, which
-    the commit had to write to the WAL. (Also cheaper to make: ~0.6 µs, ``uuid4().hex``
-    ~2 µs.)
+    the index: with random ids every record of a batch dirties a leaf page of its own, which
+    the commit has to write to the WAL. (Also cheaper to make than ``uuid4().hex``.)
     """
     random = int.from_bytes(os.urandom(10)) & _UUID7_CLEAR
     return f"{int(timestamp * 1000) << 80 | random | _UUID7_BITS:032x}"
@@ -139,13 +136,15 @@ class AuditRecord:
         cls,
         event: TelemetryEvent,
         attributes: Attributes,
-        context: SpanContext,
+        context: SpanContext | SpanRef,
         summary: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> AuditRecord:
-        """A fresh record for ``event``, belonging to the trace of ``context``; ``summary``:
-        the event's, when the caller has already formatted it; ``details``: its seed fields
+        """A fresh record for ``event``, belonging to the trace of ``context`` (a span context,
+        or a stored :class:`~telemetry.SpanRef`); ``summary``: the event's, when the caller
+        has already formatted it; ``details``: its seed fields
         (:meth:`~telemetry.events.TelemetryEvent.audit_details`)."""
+        context = span_context_of(context)
         timestamp = time.time()
         return cls(
             record_id=new_record_id(timestamp),
@@ -159,6 +158,12 @@ class AuditRecord:
             otel_name=event.name,
             details=details or {},
         )
+
+    @property
+    def span_ref(self) -> SpanRef:
+        """The span the record's event belongs to; sampled, since audit records are never
+        sampled out (the flags are not stored)."""
+        return SpanRef(self.trace_id, self.span_id, int(TraceFlags.SAMPLED))
 
     def row(self) -> tuple[Any, ...]:
         """The ``audit_records`` row (``exported_at`` not included: it starts NULL)."""

@@ -2,25 +2,26 @@
 
 The local SQLite file (WAL) is both the outbox and the query source. Records carry an id
 that the log record repeats, so re-sending after an outage is idempotent downstream. The log
-exporter reports which ids reached the Collector (:func:`acknowledge`); what stays
-unacknowledged is sent again by :meth:`AuditLog.resend_unexported`.
+exporter reports which ids reached the Collector through an :class:`AuditDelivery` (made
+with the providers, handed to the exporter and to the outbox); what stays unacknowledged is
+sent again by :meth:`AuditLog.resend_unexported`.
 
-Group commit. A commit costs ~30 µs of CPU whatever it holds (``bench/per_audit.py``), so
-:meth:`AuditLog.write` queues the record in memory and the queue is committed, in one
-transaction, at the moments that need it: a durable write (below), the end of each request
-(the emit layer calls :meth:`AuditLog.commit` when a request's trace finishes), a query,
-:meth:`AuditLog.close`, and at the latest every :data:`COMMIT_INTERVAL_S` by a background
-thread ("audit-writer") for records emitted outside any request. Committing on the
-caller's thread at those points costs less CPU than waking a writer thread for every
-request (its wake-ups and GIL hand-overs cost more than the batching saved), and in a
-running service a commit costs ~0.1 ms of CPU (its code is cold by then), so an agent run
-with one approval and four audit records makes one commit, at the decision.
+Group commit. A commit costs far more CPU than queueing a record, whatever it holds
+(``bench/per_audit.py``), so :meth:`AuditLog.write` queues the record in memory and the
+queue is committed, in one transaction, at the moments that need it: a durable write
+(below), the end of each request (the emit layer calls :meth:`AuditLog.commit` when a
+request's trace finishes), a query, :meth:`AuditLog.close`, and at the latest every
+:data:`COMMIT_INTERVAL_S` by a background thread ("audit-writer") for records emitted
+outside any request. Committing on the caller's thread at those points costs less CPU than
+waking a writer thread for every request (its wake-ups and GIL hand-overs cost more than
+the batching saves), so an agent run with one approval and four audit records makes one
+commit, at the decision.
 
 Shipping. A committed record's log record is emitted by the writer thread at its next
-period, with every record committed since: building a log record costs the SDK ~15 µs in a
-loop and several times that on a request path whose code has gone cold
-(``bench/per_run.py``), and the log pipeline batches them anyway (its processor exports
-every second), so the requests that commit (a decision, a request's end) do not pay for it.
+period, with every record committed since: building a log record is the SDK's most
+expensive call on this path (``bench/per_run.py``), and the log pipeline batches them
+anyway (its processor exports every second), so the requests that commit (a decision, a
+request's end) do not pay for it.
 :meth:`AuditLog.flush` and :meth:`AuditLog.close` ship at once; past :data:`MAX_UNSHIPPED`
 committed records the committing thread ships them (memory stays bounded). Outbox
 invariant: a record's log record is emitted only after its row is committed, so nothing is
@@ -56,13 +57,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from opentelemetry._logs import Logger, get_logger
-from opentelemetry.trace import SpanContext, TraceFlags
+from opentelemetry.trace import SpanContext
 
+from telemetry import names as n
 from telemetry._audit_record import (
     AUDIT_TYPES,
     INSERT_RECORD,
@@ -76,6 +77,7 @@ from telemetry._audit_record import (
     record_from_row,
 )
 from telemetry.events import Attributes, TelemetryEvent
+from telemetry.span_ref import SpanRef, span_context_of
 
 __all__ = [
     "AUDIT_LOGGER",
@@ -85,34 +87,58 @@ __all__ = [
     "RESEND_BATCH",
     "RESEND_PROBE",
     "RETRY_S",
+    "AuditDelivery",
     "AuditLog",
     "AuditRecord",
-    "DeliveryState",
-    "acknowledge",
-    "delivery",
-    "report_failed_delivery",
 ]
 
 _log = logging.getLogger(__name__)
-_ack_listeners: list[Callable[[Sequence[str]], None]] = []
 
 
-@dataclass(slots=True)
-class DeliveryState:
-    """What the process knows about shipping audit log records, for the re-send policy.
+class AuditDelivery:
+    """What the log pipeline tells the audit outbox: which records reached the Collector,
+    and whether shipping works at all, for the re-send policy.
 
+    One is made with the providers (:func:`telemetry.configure`) and handed to the log
+    exporter (which reports) and to the application's outbox (which listens).
     ``enabled`` is False when no log exporter exists (``OTEL_LOGS_EXPORTER=none``, SDK
     disabled): re-sending would only feed a no-op. ``healthy`` is False after a failed
     export: while the Collector is down, re-sending the whole backlog every cycle only
     multiplies drops, so the outbox sends a small probe batch instead.
     """
 
-    enabled: bool = True
-    healthy: bool = True
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.healthy = True
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[Sequence[str]], None]] = []
+
+    def report_failure(self) -> None:
+        """Called by the log exporter when a batch did not reach the Collector."""
+        self.healthy = False
+
+    def acknowledge(self, record_ids: Sequence[str]) -> None:
+        """Called by the log exporter once a batch reached the Collector."""
+        self.healthy = True
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(record_ids)
+            except Exception:  # an acknowledgement must never break the exporter thread
+                _log.exception("audit acknowledgement failed")
+
+    def listen(self, listener: Callable[[Sequence[str]], None]) -> None:
+        """Call ``listener`` with the record ids of every acknowledged batch."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def stop_listening(self, listener: Callable[[Sequence[str]], None]) -> None:
+        with self._lock:
+            self._listeners = [known for known in self._listeners if known != listener]
 
 
-delivery = DeliveryState()
-AUDIT_LOGGER = "agent_runtime.audit"
+AUDIT_LOGGER = n.AUDIT_SCOPE
 """The instrumentation scope name of the audit log records."""
 RESEND_BATCH = 500
 RESEND_PROBE = 20
@@ -125,26 +151,11 @@ MAX_UNSHIPPED = 1_000
 committing thread emits them itself."""
 MAX_QUEUED = 10_000
 """Queued records beyond which ``write`` commits inline (back-pressure) instead of growing
-the queue: ~12 MB (measured for 10,000 HITL decisions), reached only if commits fall
-behind or fail."""
+the queue (each queued record holds its row and its attributes), reached only if commits
+fall behind or fail."""
 RETRY_S = 1.0
 """Pause of the writer thread after a failed batch commit before it tries again."""
 _JOIN_TIMEOUT_S = 5.0
-
-
-def report_failed_delivery() -> None:
-    """Called by the log exporter when a batch did not reach the Collector."""
-    delivery.healthy = False
-
-
-def acknowledge(record_ids: Sequence[str]) -> None:
-    """Called by the log exporter once a batch reached the Collector."""
-    delivery.healthy = True
-    for listener in list(_ack_listeners):
-        try:
-            listener(record_ids)
-        except Exception:  # an acknowledgement must never break the exporter thread
-            _log.exception("audit acknowledgement failed")
 
 
 class _Pending(NamedTuple):
@@ -172,9 +183,12 @@ class AuditLog:
         ship: bool = True,
         commit_interval_s: float = COMMIT_INTERVAL_S,
         max_queued: int = MAX_QUEUED,
+        delivery: AuditDelivery | None = None,
     ) -> None:
         """``ship=False``: no log record is emitted (telemetry off: nothing would export it);
-        the records wait in the outbox, unacknowledged, for a run that ships them."""
+        the records wait in the outbox, unacknowledged, for a run that ships them.
+        ``delivery``: where the log exporter acknowledges records (the providers' own);
+        without one, nothing is ever acknowledged."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self._ship = ship
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -194,7 +208,8 @@ class AuditLog:
         self._commit_interval_s = commit_interval_s
         self._max_queued = max_queued
         self._logger = logger or get_logger(AUDIT_LOGGER)
-        _ack_listeners.append(self._mark_exported)
+        self.delivery = delivery if delivery is not None else AuditDelivery()
+        self.delivery.listen(self._mark_exported)
         self._writer = threading.Thread(target=self._run_writer, name="audit-writer", daemon=True)
         self._writer.start()
 
@@ -202,14 +217,14 @@ class AuditLog:
         self,
         event: TelemetryEvent,
         attributes: Attributes,
-        context: SpanContext,
+        context: SpanContext | SpanRef,
         *,
         durable: bool = False,
         summary: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> AuditRecord:
         """Record ``event``; its log record (with ``context`` as its trace) follows the commit,
-        from the writer thread.
+        from the writer thread. ``context`` may be a stored :class:`~telemetry.SpanRef`.
 
         ``durable=False`` queues the record for the writer thread and returns at once; it
         never raises for a commit failure. ``durable=True`` commits this record and every
@@ -219,6 +234,7 @@ class AuditLog:
         ``summary``: the event's one-line summary, when the caller has formatted it already;
         ``details``: the event's seed fields, kept beside its attributes.
         """
+        context = span_context_of(context)
         record = AuditRecord.new(event, attributes, context, summary, details)
         pending = _Pending(record, record.row(), context)
         queued = 0
@@ -272,8 +288,7 @@ class AuditLog:
             with self._queued:
                 lost = len(self._queue)
             _log.exception("audit log closed with %d records not committed", lost)
-        if self._mark_exported in _ack_listeners:
-            _ack_listeners.remove(self._mark_exported)
+        self.delivery.stop_listening(self._mark_exported)
         with self._lock:
             self._db_open = False
             self._db.close()
@@ -287,8 +302,8 @@ class AuditLog:
 
         "Newest" is the order the records were committed (SQLite's rowid), which is the
         order they were written: reading the table backwards from its end needs no index
-        and no sort (``ORDER BY ts`` sorted the whole table: ~240 ms at 200,000 records,
-        against ~0.3 ms). A session's records are found by scanning back from the end."""
+        and no sort (``ORDER BY ts`` sorts the whole table, which grows without bound). A
+        session's records are found by scanning back from the end."""
         self.commit()
         with self._lock:
             rows = self._db.execute(
@@ -314,13 +329,7 @@ class AuditLog:
         after ``older_than_s``."""
         records = self.unexported(older_than_s=older_than_s, limit=limit)
         for record in records:
-            context = SpanContext(
-                int(record.trace_id, 16),
-                int(record.span_id, 16),
-                is_remote=True,
-                trace_flags=TraceFlags(TraceFlags.SAMPLED),
-            )
-            self._emit_log(record, context)
+            self._emit_log(record, record.span_ref.context)
         return len(records)
 
     def _run_writer(self) -> None:

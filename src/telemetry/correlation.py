@@ -19,7 +19,6 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags
 
 CORRELATION_HEADER = "X-Correlation-ID"
 TRACERESPONSE_HEADER = "traceresponse"
-_ids = RandomIdGenerator()
 LOG_FORMAT = (
     "%(asctime)s %(levelname)s %(name)s [trace_id=%(trace_id)s span_id=%(span_id)s] %(message)s"
 )
@@ -48,10 +47,11 @@ def untraced_context(headers: Mapping[str, str]) -> Context | None:
     # A remote current span is the caller's, made current by the server instrumentation's
     # no-op tracer: continue its trace, but never answer with the caller's own span id.
     caller = current if current.is_valid else _caller(headers)
-    trace_id = caller.trace_id if caller.is_valid else _ids.generate_trace_id()
+    ids = RandomIdGenerator()  # stateless: the SDK's random ids, as its tracer makes them
+    trace_id = caller.trace_id if caller.is_valid else ids.generate_trace_id()
     context = SpanContext(
         trace_id,
-        _ids.generate_span_id(),
+        ids.generate_span_id(),
         is_remote=False,
         trace_flags=TraceFlags(TraceFlags.DEFAULT),
         trace_state=caller.trace_state if caller.is_valid else None,

@@ -1,11 +1,11 @@
-"""Exact counts of one application's catalogue events: the one count behind both
-``get_metrics()`` (the seed's JSON) and the exported OTel counters.
+"""Exact counts of one application's catalogue events: what ``get_metrics()`` (the seed's
+JSON) reads.
 
-Counting once matters on the request path: a dozen events a request each took one
-dictionary lookup and one lock here instead of two of each (a recorder for the exported
-counters and a subscriber for the JSON counted the same things), ~0.5 µs an event
-(``bench/per_event.py``). Keys are the metrics' low-cardinality attribute values; nothing
-here knows about OpenTelemetry.
+The OTel instruments (:mod:`telemetry.metrics`) are cumulative per meter provider, and a
+process may run several applications on one provider (a restart in a test, benchmark
+variants side by side); the seed's query API answers for one application, so it keeps its
+own counts, one dictionary lookup and one lock per event. Keys are the metrics'
+low-cardinality attribute values; nothing here knows about OpenTelemetry.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from telemetry import names as n
 from telemetry.events import (
     AgentErrorOccurred,
     AgentProcessingCompleted,
@@ -121,17 +122,17 @@ class EventCounts:
         runs.total_s += event.duration_s
 
     def _tool_requested(self, event: ToolExecutionRequested) -> None:
-        self.tool_calls[(event.tool, "requested")] += 1
+        self.tool_calls[(event.tool, n.TOOL_REQUESTED)] += 1
 
     def _tool_needs_approval(self, event: ToolApprovalRequired) -> None:
-        self.tool_calls[(event.tool, "requires_approval")] += 1
+        self.tool_calls[(event.tool, n.TOOL_REQUIRES_APPROVAL)] += 1
 
     def _tool_done(self, event: ToolExecutionCompleted) -> None:
         self.tool_calls[(event.tool, event.outcome)] += 1
 
     def _decided(self, event: HITLDecisionMade) -> None:
         self.decisions[(event.tool, event.decision)] += 1
-        if event.outcome == "timeout":
+        if event.outcome == n.OUTCOME_TIMEOUT:
             self.timeouts += 1
         self.wait_total_s += event.wait_s
 

@@ -8,12 +8,13 @@ Collector config and the tests depend on these strings: they are the contract.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
 from opentelemetry.semconv._incubating.attributes import session_attributes as _session
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gen_ai_metrics
 from opentelemetry.semconv.attributes import error_attributes as _error
+from opentelemetry.semconv.attributes import exception_attributes as _exception
 from opentelemetry.semconv.attributes import server_attributes as _server
 
 # --- semantic-convention keys (re-exported) ------------------------------------------
@@ -38,12 +39,16 @@ GEN_AI_TOKEN_TYPE: Final = _gen_ai.GEN_AI_TOKEN_TYPE
 SERVER_ADDRESS: Final = _server.SERVER_ADDRESS
 SERVER_PORT: Final = _server.SERVER_PORT
 ERROR_TYPE: Final = _error.ERROR_TYPE
+EXCEPTION_MESSAGE: Final = _exception.EXCEPTION_MESSAGE
+EXCEPTION_STACKTRACE: Final = _exception.EXCEPTION_STACKTRACE
 SESSION_ID: Final = _session.SESSION_ID
 
 OPERATION_INVOKE_AGENT: Final = _gen_ai.GenAiOperationNameValues.INVOKE_AGENT.value
 OPERATION_EXECUTE_TOOL: Final = _gen_ai.GenAiOperationNameValues.EXECUTE_TOOL.value
 OPERATION_CHAT: Final = _gen_ai.GenAiOperationNameValues.CHAT.value
 TOOL_TYPE_FUNCTION: Final = "function"
+TOKEN_TYPE_INPUT: Final = _gen_ai.GenAiTokenTypeValues.INPUT.value
+TOKEN_TYPE_OUTPUT: Final = _gen_ai.GenAiTokenTypeValues.OUTPUT.value
 
 METRIC_CLIENT_OPERATION_DURATION: Final = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION
 METRIC_CLIENT_TOKEN_USAGE: Final = _gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
@@ -55,6 +60,14 @@ METRIC_EXECUTE_TOOL_DURATION: Final = "gen_ai.execute_tool.duration"
 GEN_AI_HANDOFF_FROM_AGENT: Final = "gen_ai.handoff.from_agent"
 GEN_AI_HANDOFF_TO_AGENT: Final = "gen_ai.handoff.to_agent"
 HANDOFF_TOOL_PREFIX: Final = "transfer_to_"
+
+# --- instrumentation scopes (tracer, meter and logger names) ------------------------------
+SCOPE: Final = "agent_runtime"
+"""The service's spans, events and metrics."""
+AUDIT_SCOPE: Final = "agent_runtime.audit"
+"""The audit trail's OTel log records."""
+TELEMETRY_SCOPE: Final = "agent_runtime.telemetry"
+"""The layer's own health (what it dropped)."""
 
 # --- span names ----------------------------------------------------------------------
 SPAN_AGENT_REQUEST: Final = "agent.request"
@@ -74,6 +87,7 @@ EVENT_MESSAGE_ADDED: Final = "session.message_added"
 EVENT_SESSION_UPDATED: Final = "session.updated"
 EVENT_SESSION_DELETED: Final = "session.deleted"
 EVENT_TOOL_EXECUTION_COMPLETED: Final = "tool.execution_completed"
+"""Not a span event: the ``execute_tool`` span's end, named for the timeline and subscribers."""
 EVENT_CONTEXT_TRIMMED: Final = "agent_runtime.context.trimmed"
 
 # --- audit record types: the seed's names, which its users filter by (DESIGN §4a) ----------
@@ -112,6 +126,8 @@ CONTEXT_DROPPED_TOKENS: Final = "agent_runtime.context.dropped_tokens"
 CONTEXT_SENT_TOKENS: Final = "agent_runtime.context.sent_tokens"
 CONTEXT_BUDGET_TOKENS: Final = "agent_runtime.context.budget_tokens"
 CONTEXT_OVER_BUDGET: Final = "agent_runtime.context.over_budget"
+SIGNAL_TRACES: Final = "traces"
+SIGNAL_LOGS: Final = "logs"
 
 # --- project metrics (DESIGN §7) --------------------------------------------------------------
 METRIC_AGENT_SWITCHES: Final = "agent_runtime.agent.switches"
@@ -124,6 +140,29 @@ METRIC_TELEMETRY_DROPPED: Final = "agent_runtime.telemetry.dropped"
 METRIC_CONTEXT_TRIMMED: Final = "agent_runtime.context.trimmed_messages"
 
 # --- outcomes: normal endings, never errors (DESIGN §3) -------------------------------------
+# The Literal types say which values each field takes; the constants name the values, so code
+# that sets or compares an outcome never retypes the string (mypy reads a Final string as its
+# literal type, so a constant type-checks wherever its Literal is expected; a test checks that
+# the two lists agree).
+Outcome = Literal[
+    "completed", "handed_off", "rejected", "timeout", "disconnected", "shutdown", "error"
+]
+"""How an agent run or a request ended (``agent_runtime.agent.outcome``,
+``agent_runtime.request.outcome``); only ``error`` is a failure."""
+ToolOutcome = Literal["completed", "failed", "rejected"]
+"""How a tool call ended, for the catalogue and the seed's ``tool_executions`` counts."""
+ToolSpanOutcome = Literal["completed", "failed", "rejected", "timeout", "disconnected", "shutdown"]
+"""``agent_runtime.tool.outcome``: a tool call's end, or the request's when it ended first."""
+HITLOutcome = Literal["decided", "timeout"]
+"""Whether a human answered or the approval timed out (REJECT on the human's behalf)."""
+Decision = Literal["APPROVE", "EDIT", "REJECT"]
+"""A human's answer to an approval."""
+SwitchTrigger = Literal["user", "orchestrator", "agent"]
+"""Who moved the conversation to another agent."""
+ToolStage = Literal["requested", "requires_approval"]
+"""The tool-call counts that are not an outcome (``agent_runtime.tool.calls`` outcome values
+and the seed's ``tool_executions`` keys)."""
+
 OUTCOME_COMPLETED: Final = "completed"
 OUTCOME_HANDED_OFF: Final = "handed_off"
 OUTCOME_REJECTED: Final = "rejected"
@@ -131,3 +170,10 @@ OUTCOME_TIMEOUT: Final = "timeout"
 OUTCOME_DISCONNECTED: Final = "disconnected"
 OUTCOME_SHUTDOWN: Final = "shutdown"
 OUTCOME_ERROR: Final = "error"
+OUTCOME_FAILED: Final = "failed"
+OUTCOME_DECIDED: Final = "decided"
+DECISION_APPROVE: Final = "APPROVE"
+DECISION_EDIT: Final = "EDIT"
+DECISION_REJECT: Final = "REJECT"
+TOOL_REQUESTED: Final = "requested"
+TOOL_REQUIRES_APPROVAL: Final = "requires_approval"

@@ -6,19 +6,21 @@ conventions' client metrics; ``gen_ai.invoke_agent.duration`` and
 ``gen_ai.execute_tool.duration`` follow opentelemetry-util-genai's names for the agent and
 tool operations. Bucket boundaries are the conventions' advice. Attributes are
 low-cardinality (operation, agent, tool, provider, model, server, ``error.type``): never a
-session, call or trace id. Points are recorded whatever the sampler decided, and handed to
-the SDK in batches when a :class:`~telemetry._histogram_batch.HistogramBatch` is given.
+session, call or trace id. Points are recorded through the SDK's instruments when the
+operation ends, whatever the sampler decided, with the operation's own span as their
+context: the SDK's default exemplar filter (``trace_based``) then attaches that span to the
+point's exemplar, so a slow bucket on a dashboard leads to its trace.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from opentelemetry.metrics import Meter
+from opentelemetry.context import Context
+from opentelemetry.metrics import Histogram, Meter
 from opentelemetry.util.types import AttributeValue
 
 from telemetry import names as n
-from telemetry._histogram_batch import HistogramBatch, PointRecorder, batched
 
 _DURATION_BUCKETS: Final = (
     0.01,
@@ -39,50 +41,54 @@ _DURATION_BUCKETS: Final = (
 _TOKEN_BUCKETS: Final = tuple(4**power for power in range(14))  # 1 … 67,108,864
 
 
-def _duration(
-    meter: Meter, name: str, description: str, batch: HistogramBatch | None
-) -> PointRecorder:
-    histogram = meter.create_histogram(
+def _duration(meter: Meter, name: str, description: str) -> Histogram:
+    return meter.create_histogram(
         name,
         unit="s",
         description=description,
         explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
     )
-    return batched(histogram, batch)
 
 
 class OperationMetrics:
-    """Records the duration (and, for model calls, token) histograms of finished operations."""
+    """Records the duration (and, for model calls, token) histograms of finished operations.
 
-    def __init__(self, meter: Meter, batch: HistogramBatch | None = None) -> None:
-        """``batch``: queue the points there (see :mod:`telemetry._histogram_batch`)."""
-        self._agent = _duration(
-            meter, n.METRIC_INVOKE_AGENT_DURATION, "Duration of agent runs", batch
-        )
-        self._tool = _duration(
-            meter, n.METRIC_EXECUTE_TOOL_DURATION, "Duration of tool calls", batch
-        )
+    ``context``: the finished operation's span in a context, for the points' exemplars
+    (``None``: the current context, as the SDK does)."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._agent = _duration(meter, n.METRIC_INVOKE_AGENT_DURATION, "Duration of agent runs")
+        self._tool = _duration(meter, n.METRIC_EXECUTE_TOOL_DURATION, "Duration of tool calls")
         self._client = _duration(
-            meter, n.METRIC_CLIENT_OPERATION_DURATION, "Duration of model calls", batch
+            meter, n.METRIC_CLIENT_OPERATION_DURATION, "Duration of model calls"
         )
-        tokens = meter.create_histogram(
+        self._tokens = meter.create_histogram(
             n.METRIC_CLIENT_TOKEN_USAGE,
             unit="{token}",
             description="Tokens used per model call, by token type",
             explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
         )
-        self._tokens = batched(tokens, batch)
 
-    def agent_finished(self, agent: str, duration_s: float, error: str | None) -> None:
+    def agent_finished(
+        self, agent: str, duration_s: float, error: str | None, *, context: Context | None = None
+    ) -> None:
         attributes: dict[str, AttributeValue] = {
             n.GEN_AI_OPERATION_NAME: n.OPERATION_INVOKE_AGENT,
             n.GEN_AI_AGENT_NAME: agent,
         }
         if error is not None:
             attributes[n.ERROR_TYPE] = error
-        self._agent.record(duration_s, attributes)
+        self._agent.record(duration_s, attributes, context)
 
-    def tool_finished(self, tool: str, agent: str, duration_s: float, error: str | None) -> None:
+    def tool_finished(
+        self,
+        tool: str,
+        agent: str,
+        duration_s: float,
+        error: str | None,
+        *,
+        context: Context | None = None,
+    ) -> None:
         attributes: dict[str, AttributeValue] = {
             n.GEN_AI_OPERATION_NAME: n.OPERATION_EXECUTE_TOOL,
             n.GEN_AI_TOOL_NAME: tool,
@@ -91,7 +97,7 @@ class OperationMetrics:
         }
         if error is not None:
             attributes[n.ERROR_TYPE] = error
-        self._tool.record(duration_s, attributes)
+        self._tool.record(duration_s, attributes, context)
 
     def chat_finished(
         self,
@@ -100,10 +106,15 @@ class OperationMetrics:
         *,
         input_tokens: int | None,
         output_tokens: int | None,
+        context: Context | None = None,
     ) -> None:
         """``attributes``: the call's metric attributes (provider, models, server, error)."""
-        self._client.record(duration_s, attributes)
+        self._client.record(duration_s, attributes, context)
         if input_tokens is not None:
-            self._tokens.record(input_tokens, {**attributes, n.GEN_AI_TOKEN_TYPE: "input"})
+            self._tokens.record(
+                input_tokens, {**attributes, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_INPUT}, context
+            )
         if output_tokens is not None:
-            self._tokens.record(output_tokens, {**attributes, n.GEN_AI_TOKEN_TYPE: "output"})
+            self._tokens.record(
+                output_tokens, {**attributes, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_OUTPUT}, context
+            )

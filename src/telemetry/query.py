@@ -1,29 +1,37 @@
 """The seed's query APIs, kept on top of the OTel-native layer.
 
 ``MetricsCollector`` reads one application's exact counts for ``get_metrics()`` (the OTel
-counters are the exported form of the same counts); ``AuditLogger`` reads the durable audit
-store.
+instruments are fed from the same events, at the same moment); ``AuditLogger`` reads the
+durable audit store.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, get_args
 
+from telemetry import names as n
 from telemetry.audit import AuditLog
 from telemetry.counts import EventCounts
 from telemetry.events import TelemetryEvent
 from telemetry.subscribers import EventContext
 
-_TOOL_COUNTS = ("requested", "completed", "failed", "rejected", "requires_approval")
-_DECISIONS = ("APPROVE", "EDIT", "REJECT")
+_TOOL_COUNTS = (
+    n.TOOL_REQUESTED,
+    n.OUTCOME_COMPLETED,
+    n.OUTCOME_FAILED,
+    n.OUTCOME_REJECTED,
+    n.TOOL_REQUIRES_APPROVAL,
+)
+"""The seed's ``tool_executions`` keys, in its order."""
+_DECISIONS: tuple[str, ...] = get_args(n.Decision)
 
 
 class MetricsCollector:
     """The seed's metrics API over one application's exact counts.
 
-    In the service the hub's metrics recorder feeds the counts (the same ones exported as
-    OTel counters), so the collector is not a subscriber there; standing alone it is one,
+    In the service the hub's metrics recorder feeds the counts (from the events that feed the
+    OTel instruments), so the collector is not a subscriber there; standing alone it is one,
     counting what it is sent (``on_event``).
     """
 
@@ -111,8 +119,8 @@ class MetricsCollector:
     def get_tool_success_rate(self, tool: str) -> float:
         """Completed / (completed + failed); a human REJECT is neither (0.0 before any)."""
         with self._counts.lock:
-            completed = self._counts.tool_calls[(tool, "completed")]
-            finished = completed + self._counts.tool_calls[(tool, "failed")]
+            completed = self._counts.tool_calls[(tool, n.OUTCOME_COMPLETED)]
+            finished = completed + self._counts.tool_calls[(tool, n.OUTCOME_FAILED)]
             return completed / finished if finished else 0.0
 
     def get_agent_switch_count(

@@ -1,28 +1,33 @@
-"""Make captured content safe to export: secrets scrubbed, length bounded.
+"""Make text safe to export: secrets scrubbed, length bounded.
 
-Only used when content capture is on; with it off nothing but lengths and hashes leaves the
-process. Patterns cover the shapes that leak in practice: provider API keys, bearer and
+The one scrubber of the project: captured content (with content capture on; with it off
+nothing but lengths and hashes leaves the process), exception messages and stack traces on
+spans, and the service's own error texts (a provider's error that echoes its key). Patterns
+cover the shapes that leak in practice: provider API keys (``sk-…`` and friends), bearer and
 JWT tokens, ``password=`` / ``api_key: …`` assignments, private key blocks, and URL
-credentials.
+credentials; a caller that knows its secrets (the configured API key) passes them too, and
+they are masked wherever they appear, whatever their shape. It errs on the side of masking:
+a word after "bearer" is masked even when it is not a token.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from typing import Any, Final
 
 REDACTED: Final = "[REDACTED]"
 
 _PATTERNS: Final[tuple[re.Pattern[str], ...]] = (
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-    re.compile(r"\b(?:sk|pk|rk)-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}"),
     re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{20,}"),
     re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
     re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
     re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]{12,}=*"),
+    re.compile(r"(?i)bearer\s+[^\s\"',}]+"),
     re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),
 )
 _ASSIGNMENT: Final = re.compile(
@@ -31,8 +36,20 @@ _ASSIGNMENT: Final = re.compile(
 )
 
 
-def scrub(text: str) -> str:
-    """Replace every secret-shaped substring with ``[REDACTED]``."""
+MIN_SECRET_LENGTH: Final = 4
+"""Given secrets shorter than this are not masked: masking every "a" would destroy the text
+and protect nothing."""
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Replace every given secret, and every secret-shaped substring, with ``[REDACTED]``.
+
+    ``secrets``: literal values to mask wherever they appear (the configured API key, an
+    internal key); ``None`` and values shorter than :data:`MIN_SECRET_LENGTH` are skipped.
+    """
+    for secret in secrets:
+        if secret and len(secret) >= MIN_SECRET_LENGTH:
+            text = text.replace(secret, REDACTED)
     for pattern in _PATTERNS:
         text = pattern.sub(REDACTED, text)
     return _ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}{REDACTED}", text)

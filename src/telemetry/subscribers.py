@@ -27,8 +27,8 @@ class EventContext:
     Read-only. ``span_context`` is the OTel context of the span the event belongs to;
     ``trace_id`` (32 hex) and ``span_id`` (16 hex) are formatted from it on first read and
     kept. The emit call hands every subscriber a context, and most reach no subscriber that
-    reads the hex ids, so formatting them eagerly (~1 µs an event) would be work nobody
-    uses. ``timestamp`` is the emit time, seconds since the epoch.
+    reads the hex ids, so formatting them eagerly would be work nobody uses. ``timestamp``
+    is the emit time, seconds since the epoch.
     """
 
     __slots__ = ("_span_context", "_span_id", "_timestamp", "_trace_id")

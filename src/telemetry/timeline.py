@@ -33,10 +33,10 @@ class TimelineRecorder:
 
     Recording is on the request path, reading is not, so recording does the least it can.
     Traces are keyed by the trace id as the span context holds it (an int: no hex to
-    format). Each entry keeps the event's one-line summary rather than the event: formatting
-    it costs ~0.3 µs, but keeping every event alive (~1.2 kB each, up to ``max_traces`` x
-    ``max_entries`` of them, against ~0.15 kB for an entry) sends each new event's
-    allocations to cold memory, and measured ~0.45 µs more per emit (bench/per_event.py).
+    format). Each entry keeps the event's one-line summary rather than the event: an entry is
+    a fraction of an event's size, and keeping up to ``max_traces`` x ``max_entries`` events
+    alive would push each new event's allocations into cold memory, which costs more than
+    formatting the summary (``bench/per_event.py``).
     """
 
     def __init__(self, *, max_traces: int = 1000, max_entries: int = 500) -> None:

@@ -33,7 +33,7 @@ import telemetry
 from telemetry import _audit_record as audit_record
 from telemetry import audit as audit_module
 from telemetry import names as n
-from telemetry.audit import AuditLog, acknowledge
+from telemetry.audit import AuditDelivery, AuditLog
 from tests.support.otel import Telemetered
 
 OFF = telemetry.TelemetrySettings()
@@ -193,11 +193,11 @@ def test_acknowledged_records_are_no_longer_resent(
     first = _write(audit, _deleted("s1"))
     second = _write(audit, _deleted("s2"))
     audit.flush()  # an exporter acknowledges only what was emitted, i.e. committed
-    acknowledge([first.record_id, "not-a-record"])
+    audit.delivery.acknowledge([first.record_id, "not-a-record"])
     assert [r.record_id for r in audit.unexported()] == [second.record_id]
     assert audit.resend_unexported(older_than_s=0) == 1
     assert _record_ids(telemetered)[-1] == second.record_id
-    acknowledge([second.record_id])
+    audit.delivery.acknowledge([second.record_id])
     assert audit.unexported() == []
     assert audit.resend_unexported(older_than_s=0) == 0
 
@@ -205,10 +205,11 @@ def test_acknowledged_records_are_no_longer_resent(
 def test_a_closed_log_stops_listening_for_acknowledgements(
     telemetered: Telemetered, tmp_path: Path
 ) -> None:
-    log = AuditLog(tmp_path / "audit.db")
+    delivery = AuditDelivery()
+    log = AuditLog(tmp_path / "audit.db", delivery=delivery)
     record = _write(log, _deleted("s1"))
     log.close()
-    acknowledge([record.record_id])  # must not raise on the closed database
+    delivery.acknowledge([record.record_id])  # must not reach the closed database
     reopened = AuditLog(tmp_path / "audit.db")
     try:
         assert [r.record_id for r in reopened.unexported()] == [record.record_id]
@@ -230,26 +231,64 @@ def test_hub_resend_audit(telemetered: Telemetered, tmp_path: Path) -> None:
     assert telemetry.Telemetry(settings=OFF).resend_audit() == 0  # no audit store
 
 
-def test_hub_resend_audit_follows_the_delivery_state(
-    telemetered: Telemetered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_hub_resend_audit_follows_its_providers_delivery_state(
+    telemetered: Telemetered, tmp_path: Path
 ) -> None:
-    from telemetry import audit as audit_module
-
-    hub = telemetry.Telemetry(audit_path=tmp_path / "audit.db")
+    delivery = AuditDelivery()
+    providers = telemetry.Providers(
+        telemetered.providers.tracer_provider,
+        telemetered.providers.meter_provider,
+        telemetered.providers.logger_provider,
+        owned=False,
+        audit_delivery=delivery,
+    )
+    hub = telemetry.Telemetry(audit_path=tmp_path / "audit.db", providers=providers)
     try:
         for _ in range(audit_module.RESEND_PROBE + 5):
-            hub.emit(
-                telemetry.SessionDeleted(session_id="s"),
-            )
-        monkeypatch.setattr(audit_module, "delivery", audit_module.DeliveryState())
-        audit_module.report_failed_delivery()
+            hub.emit(telemetry.SessionDeleted(session_id="s"))
+        delivery.report_failure()
         assert hub.resend_audit(older_than_s=0) == audit_module.RESEND_PROBE
-        audit_module.acknowledge([])
+        delivery.acknowledge([])
         assert hub.resend_audit(older_than_s=0) == audit_module.RESEND_PROBE + 5
-        audit_module.delivery.enabled = False
+        assert hub.audit is not None
+        delivery.acknowledge([str(r["record_id"]) for r in hub.audit.get_audit_log()])
+        assert hub.resend_audit(older_than_s=0) == 0  # every record acknowledged
+        delivery.enabled = False
+        hub.emit(telemetry.SessionDeleted(session_id="s"))
         assert hub.resend_audit(older_than_s=0) == 0
     finally:
         hub.close()
+
+
+def test_a_hub_hears_only_its_own_providers_acknowledgements(
+    telemetered: Telemetered, tmp_path: Path
+) -> None:
+    """No process-wide channel: two applications with two deliveries, an acknowledgement
+    on one marks records of that one only."""
+    deliveries = [AuditDelivery(), AuditDelivery()]
+    hubs = [
+        telemetry.Telemetry(
+            audit_path=tmp_path / f"audit-{index}.db",
+            providers=telemetry.Providers(
+                telemetered.providers.tracer_provider,
+                telemetered.providers.meter_provider,
+                telemetered.providers.logger_provider,
+                owned=False,
+                audit_delivery=delivery,
+            ),
+        )
+        for index, delivery in enumerate(deliveries)
+    ]
+    try:
+        for hub in hubs:
+            hub.emit(telemetry.SessionDeleted(session_id="s"))
+            hub.flush()
+        ids = [hub.audit.get_audit_log()[0]["record_id"] for hub in hubs if hub.audit]
+        deliveries[0].acknowledge(ids)  # both ids, on the first application's delivery
+        assert [hub.resend_audit(older_than_s=0) for hub in hubs] == [0, 1]
+    finally:
+        for hub in hubs:
+            hub.close()
 
 
 # Group commit -----------------------------------------------------------------------------

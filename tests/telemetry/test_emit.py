@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
-import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanContext
 
@@ -19,13 +17,6 @@ from telemetry.subscribers import SubscriberFanOut
 from tests.support.otel import Telemetered
 
 TRACER = "tests.telemetry.emit"
-
-
-@pytest.fixture
-def hub(telemetered: Telemetered, tmp_path: Path) -> Iterator[telemetry.Telemetry]:
-    hub = telemetry.Telemetry(settings=telemetry.TelemetrySettings(), audit_path=tmp_path / "a.db")
-    yield hub
-    hub.close()
 
 
 class Recorder:

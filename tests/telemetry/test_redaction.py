@@ -280,3 +280,31 @@ def test_approval_audit_details_keep_the_arguments_scrubbed() -> None:
         event.audit_details(telemetry.TelemetrySettings(audit_arguments=False))["arguments"] is None
     )
     assert n.GEN_AI_TOOL_CALL_ARGUMENTS not in event.attributes(telemetry.TelemetrySettings())
+
+
+def test_scrub_masks_the_given_secrets_whatever_their_shape() -> None:
+    key = "plainly-not-shaped-like-a-key"
+    scrubbed = telemetry.scrub(f"401: key {key} refused; again {key}", secrets=[key, None, "ab"])
+    assert key not in scrubbed
+    assert scrubbed.count(REDACTED) == 2
+    assert telemetry.scrub("ab and abc stay", secrets=["ab"]) == "ab and abc stay"  # too short
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        # the shapes the OpenAI-compatible provider's own scrubber masked, which this one
+        # replaces: any bearer token, and sk- keys from 8 characters on
+        "Bearer abc",
+        "bearer x.y/z+=",
+        "Authorization: Bearer tok3n",
+        "sk-12345678",
+        "sk-proj-abcDEF_12",
+    ],
+)
+def test_scrub_covers_the_provider_error_shapes(secret: str) -> None:
+    token = secret.split()[-1]
+    scrubbed = telemetry.scrub(f'{{"error": "{secret}", "x": 1}}')
+    assert token not in scrubbed
+    assert REDACTED in scrubbed
+    assert scrubbed.endswith('", "x": 1}')

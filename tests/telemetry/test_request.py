@@ -3,9 +3,6 @@ innermost first, on every path."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import cast
 
 import pytest
@@ -23,13 +20,6 @@ from telemetry.subscribers import SubscriberFanOut
 from tests.support.otel import Telemetered
 
 
-@pytest.fixture
-def hub(telemetered: Telemetered, tmp_path: Path) -> Iterator[telemetry.Telemetry]:
-    hub = telemetry.Telemetry(settings=telemetry.TelemetrySettings(), audit_path=tmp_path / "a.db")
-    yield hub
-    hub.close()
-
-
 def _open_everything(
     request: telemetry.RequestTrace,
 ) -> tuple[telemetry.AgentRun, telemetry.ToolRun, telemetry.AgentRun, telemetry.ToolRun]:
@@ -42,11 +32,6 @@ def _open_everything(
 
 def _end_order(telemetered: Telemetered) -> list[str]:
     return [span.name for span in telemetered.spans()]  # export order = end order
-
-
-def _exported_once(telemetered: Telemetered) -> None:
-    ids = Counter(span.context.span_id for span in telemetered.spans() if span.context)
-    assert set(ids.values()) == {1}, ids
 
 
 @pytest.mark.parametrize(
@@ -68,7 +53,7 @@ def test_finish_ends_every_open_span_once_innermost_first(
         "invoke_agent coder",
         n.SPAN_AGENT_REQUEST,
     ]
-    _exported_once(telemetered)
+    telemetered.ledger.assert_each_ended_once()
     assert request.finished
     for span in telemetered.spans():
         assert span.status.status_code is StatusCode.UNSET, span.name
@@ -89,7 +74,7 @@ def test_finish_with_an_error_fails_every_open_span_once(
     request.finish(n.OUTCOME_ERROR, ConnectionError("provider down"))
 
     assert _end_order(telemetered)[-1] == n.SPAN_AGENT_REQUEST
-    _exported_once(telemetered)
+    telemetered.ledger.assert_each_ended_once()
     for name in (
         "execute_tool write_file",
         f"execute_tool {n.HANDOFF_TOOL_PREFIX}debug",
@@ -115,7 +100,7 @@ def test_finish_skips_spans_already_ended(
     tool = request.tool("write_file", "c1", run=run)
     tool.stop(n.OUTCOME_REJECTED)
     request.finish(n.OUTCOME_DISCONNECTED)
-    _exported_once(telemetered)
+    telemetered.ledger.assert_each_ended_once()
     assert (telemetered.span("execute_tool write_file").attributes or {})[
         n.TOOL_OUTCOME
     ] == n.OUTCOME_REJECTED
@@ -184,3 +169,60 @@ def test_finishing_a_request_commits_its_audit_records_once(telemetered: Telemet
     request.finish(n.OUTCOME_COMPLETED)
     assert store.commits == 1
     recorder.close()
+
+
+def test_a_chat_call_opened_through_the_request_is_ended_by_finish(
+    hub: telemetry.Telemetry, telemetered: Telemetered
+) -> None:
+    """A stream cut short between two chunks (a disconnect) leaves its chat call open; the
+    request's finaliser ends it, innermost first, with its metric point recorded once."""
+    request = telemetry.RequestTrace(hub.spans, "s1")
+    run = request.agent("coder")
+    call = request.chat(run, "gpt-4o-mini", provider="openai", server_address="api.invalid")
+    call.first_chunk()
+    request.finish(n.OUTCOME_DISCONNECTED)
+    request.finish(n.OUTCOME_DISCONNECTED)
+
+    assert _end_order(telemetered) == [
+        "chat gpt-4o-mini",
+        "invoke_agent coder",
+        n.SPAN_AGENT_REQUEST,
+    ]
+    telemetered.ledger.assert_each_ended_once()
+    chat = telemetered.span("chat gpt-4o-mini")
+    assert chat.status.status_code is StatusCode.UNSET
+    assert chat.parent is not None
+    assert chat.parent.span_id == run.span_context.span_id
+    assert (chat.attributes or {})[n.SERVER_ADDRESS] == "api.invalid"
+    assert telemetered.metric(n.METRIC_CLIENT_OPERATION_DURATION) == 1
+
+
+def test_a_chat_call_fails_with_the_request(
+    hub: telemetry.Telemetry, telemetered: Telemetered
+) -> None:
+    request = telemetry.RequestTrace(hub.spans, "s1")
+    request.chat(request.agent("coder"), "gpt-4o-mini", provider="openai")
+    request.finish(n.OUTCOME_ERROR, ConnectionError("provider down"))
+    chat = telemetered.span("chat gpt-4o-mini")
+    assert chat.status.status_code is StatusCode.ERROR
+    assert (chat.attributes or {})[n.ERROR_TYPE] == "ConnectionError"
+    assert (
+        telemetered.metric(n.METRIC_CLIENT_OPERATION_DURATION, {n.ERROR_TYPE: "ConnectionError"})
+        == 1
+    )
+    telemetered.ledger.assert_each_ended_once()
+
+
+def test_a_chat_call_that_ended_on_its_own_is_left_alone(
+    hub: telemetry.Telemetry, telemetered: Telemetered
+) -> None:
+    request = telemetry.RequestTrace(hub.spans, "s1")
+    call = request.chat(request.agent("coder"), "gpt-4o-mini", provider="openai")
+    call.usage(input_tokens=3, output_tokens=4)
+    call.stop()
+    request.finish(n.OUTCOME_ERROR, RuntimeError("later"))
+    chat = telemetered.span("chat gpt-4o-mini")
+    assert chat.status.status_code is StatusCode.UNSET
+    assert (chat.attributes or {})[n.GEN_AI_USAGE_OUTPUT_TOKENS] == 4
+    assert telemetered.metric(n.METRIC_CLIENT_TOKEN_USAGE) == 2
+    telemetered.ledger.assert_each_ended_once()

@@ -57,3 +57,60 @@ def test_malformed_or_non_positive_lengths_fall_back(raw: str) -> None:
 def test_malformed_deadline_falls_back() -> None:
     env = {AGENT_RUNTIME_TELEMETRY_SHUTDOWN_DEADLINE_S: "soon"}
     assert TelemetrySettings.from_env(env).shutdown_deadline_s == 3.0
+
+
+@pytest.mark.parametrize(
+    ("env", "protocols"),
+    [
+        ({}, ("grpc", "grpc", "grpc")),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, ("http/protobuf",) * 3),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc",
+            },
+            ("http/protobuf", "grpc", "http/protobuf"),
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": " HTTP/PROTOBUF ",
+                "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "carrier-pigeon",  # unknown: falls back
+            },
+            ("http/protobuf", "grpc", "grpc"),
+        ),
+    ],
+)
+def test_the_otlp_protocol_is_chosen_per_signal_with_the_general_one_as_fallback(
+    env: dict[str, str], protocols: tuple[str, str, str]
+) -> None:
+    settings = TelemetrySettings.from_env(env)
+    assert (settings.traces_protocol, settings.metrics_protocol, settings.logs_protocol) == (
+        protocols
+    )
+
+
+def test_exporters_per_signal_and_none() -> None:
+    settings = TelemetrySettings.from_env(
+        {
+            "OTEL_TRACES_EXPORTER": "otlp, console",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "Console",
+        }
+    )
+    assert settings.traces_exporters == ("otlp", "console")
+    assert settings.metrics_exporters == ()
+    assert settings.logs_exporters == ("console",)
+    assert TelemetrySettings.from_env({}).traces_exporters == ("otlp",)
+
+
+def test_queue_sizes_and_sdk_disabled() -> None:
+    settings = TelemetrySettings.from_env(
+        {
+            "OTEL_BSP_MAX_QUEUE_SIZE": "128",
+            "OTEL_BLRP_MAX_QUEUE_SIZE": "x",
+            "OTEL_SDK_DISABLED": "TRUE",
+        }
+    )
+    assert (settings.span_queue_size, settings.log_queue_size) == (128, 2048)
+    assert settings.sdk_disabled
+    assert not TelemetrySettings.from_env({"OTEL_SDK_DISABLED": "1"}).sdk_disabled  # spec: "true"

@@ -1,4 +1,5 @@
-"""Setup (DESIGN §10): configure once, shut down within a deadline, count what is dropped."""
+"""Setup (DESIGN §10): configure once, shut down within a deadline, count what is dropped, on
+the SDK's public API (wrapped batch processors and exporters)."""
 
 from __future__ import annotations
 
@@ -14,25 +15,21 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanContext, TraceFlags
 
 import telemetry
 from telemetry import names as n
-from telemetry._exporters import (
-    CountingBatchSpanProcessor,
-    CountingLogExporter,
-    CountingSpanExporter,
-)
-from telemetry.audit import AuditLog
+from telemetry._exporters import CountingLogRecordProcessor, CountingSpanProcessor
+from telemetry.audit import AuditDelivery, AuditLog
 from telemetry.metrics import dropped_counter
-from telemetry.setup import exemplar_filter
 from tests.support.otel import Telemetered
 
 SUBPROCESS_BOUND_S = 10.0
@@ -42,20 +39,23 @@ DEADLINE_S = 2.0
 # --- configure ---------------------------------------------------------------------------
 
 
-def test_configure_twice_warns_and_returns_the_first(
+def test_configure_twice_warns_and_keeps_the_first(
     telemetered: Telemetered, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first = telemetry.configured()
-    assert first is not None
+    assert telemetry.configured()
     again = telemetry.configure()
-    assert again is first
     assert "already configured" in caplog.text
+    assert again.tracer_provider is telemetered.providers.tracer_provider
+    assert trace.get_tracer_provider() is telemetered.providers.tracer_provider
+    assert not again.owned  # the second caller has nothing to shut down
 
 
 def test_shutdown_leaves_providers_it_did_not_build(telemetered: Telemetered) -> None:
-    providers = telemetry.configured()
-    assert providers is not None and not providers.owned
-    assert telemetry.shutdown(deadline_s=0.1) is True
+    providers = telemetered.providers
+    assert not providers.owned
+    assert telemetry.shutdown(providers, deadline_s=0.1) is True
+    trace.get_tracer("tests").start_span("still recording").end()
+    assert [span.name for span in telemetered.spans()] == ["still recording"]
 
 
 # --- shutdown deadline (a fresh process: global providers are set once per process) ------
@@ -79,19 +79,17 @@ SHUTDOWN_SCRIPT = textwrap.dedent(
     import json, time
     from opentelemetry import _logs, trace
     import telemetry
-    from telemetry._exporters import CountingBatchSpanProcessor
 
-    providers = telemetry.configure()
-    processors = providers.tracer_provider._active_span_processor._span_processors
+    providers = telemetry.configure(service_version="9.9.9")
     tracer = trace.get_tracer("child")
     for number in range(50):
         with tracer.start_as_current_span(f"span-{{number}}"):
             _logs.get_logger("child").emit(body=f"log {{number}}")
     started = time.monotonic()
-    flushed = telemetry.shutdown(deadline_s={DEADLINE_S})
+    flushed = telemetry.shutdown(providers, deadline_s={DEADLINE_S})
     print(json.dumps({{
         "owned": providers.owned,
-        "counting": [isinstance(p, CountingBatchSpanProcessor) for p in processors],
+        "configured": telemetry.configured(),
         "flushed": flushed,
         "shutdown_s": time.monotonic() - started,
     }}))
@@ -120,7 +118,7 @@ def test_shutdown_is_bounded_by_its_deadline_when_the_collector_is_down() -> Non
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["owned"] is True
-    assert report["counting"] == [True]
+    assert report["configured"] is True
     assert report["flushed"] is False  # the deadline, not the exporter, ended the flush
     assert report["shutdown_s"] < DEADLINE_S + 1.0
     assert elapsed < SUBPROCESS_BOUND_S, f"process took {elapsed:.1f} s"
@@ -132,7 +130,12 @@ def test_sdk_disabled_configures_no_exporters() -> None:
         import json
         import telemetry
         providers = telemetry.configure()
-        print(json.dumps({"owned": providers.owned, "flushed": telemetry.shutdown(0.5)}))
+        print(json.dumps({
+            "owned": providers.owned,
+            "configured": telemetry.configured(),
+            "ships_audit": providers.audit_delivery.enabled,
+            "flushed": telemetry.shutdown(providers, 0.5),
+        }))
         """
     )
     done = subprocess.run(
@@ -144,7 +147,12 @@ def test_sdk_disabled_configures_no_exporters() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"owned": False, "flushed": True}
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "owned": False,
+        "configured": False,
+        "ships_audit": False,
+        "flushed": True,
+    }
 
 
 # --- the dropped counter -------------------------------------------------------------------
@@ -179,38 +187,80 @@ def dropped() -> Iterator[Dropped]:
     counter.provider.shutdown()
 
 
-def _spans(count: int) -> list[ReadableSpan]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("tests")
-    for number in range(count):
-        tracer.start_span(f"s{number}").end()
-    provider.shutdown()
-    return list(memory.get_finished_spans())
-
-
 class FixedSpanExporter(SpanExporter):
+    """Answers every export with ``result``, or raises when it is None."""
+
     def __init__(self, result: SpanExportResult | None) -> None:
         self.result = result
+        self.exported: list[str] = []
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self.result is None:
             raise ConnectionError("collector down")
+        self.exported.extend(span.name for span in spans)
         return self.result
+
+
+def _pipeline(processor: CountingSpanProcessor) -> TracerProvider:
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    return provider
 
 
 @pytest.mark.parametrize("result", [SpanExportResult.FAILURE, None], ids=["failure", "exception"])
 def test_failed_span_exports_are_counted(dropped: Dropped, result: SpanExportResult | None) -> None:
-    exporter = CountingSpanExporter(FixedSpanExporter(result), dropped.counter)
-    assert exporter.export(_spans(3)) is SpanExportResult.FAILURE
+    processor = CountingSpanProcessor(
+        FixedSpanExporter(result),
+        dropped.counter,
+        max_queue_size=16,
+        max_export_batch_size=16,
+        schedule_delay_millis=60_000,
+    )
+    provider = _pipeline(processor)
+    tracer = provider.get_tracer("tests")
+    for number in range(3):
+        tracer.start_span(f"s{number}").end()
+    assert provider.force_flush()
     assert dropped.count("traces") == 3
     assert dropped.count("logs") == 0
+    provider.shutdown()
 
 
 def test_successful_span_exports_are_not_counted(dropped: Dropped) -> None:
-    exporter = CountingSpanExporter(FixedSpanExporter(SpanExportResult.SUCCESS), dropped.counter)
-    assert exporter.export(_spans(2)) is SpanExportResult.SUCCESS
+    exporter = FixedSpanExporter(SpanExportResult.SUCCESS)
+    provider = _pipeline(
+        CountingSpanProcessor(
+            exporter,
+            dropped.counter,
+            max_queue_size=16,
+            max_export_batch_size=16,
+            schedule_delay_millis=60_000,
+        )
+    )
+    tracer = provider.get_tracer("tests")
+    tracer.start_span("kept").end()
+    with trace.use_span(tracer.start_span("parent"), end_on_exit=True):
+        pass
+    provider.shutdown()
+    assert sorted(exporter.exported) == ["kept", "parent"]
+    assert dropped.count("traces") == 0
+
+
+def test_unsampled_spans_are_neither_exported_nor_counted(dropped: Dropped) -> None:
+    exporter = FixedSpanExporter(SpanExportResult.SUCCESS)
+    processor = CountingSpanProcessor(
+        exporter,
+        dropped.counter,
+        max_queue_size=1,
+        max_export_batch_size=1,
+        schedule_delay_millis=60_000,
+    )
+    provider = TracerProvider(sampler=ALWAYS_OFF, shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    for number in range(5):  # more than the queue holds: none of them takes a place
+        provider.get_tracer("tests").start_span(f"s{number}").end()
+    provider.shutdown()
+    assert exporter.exported == []
     assert dropped.count("traces") == 0
 
 
@@ -232,8 +282,10 @@ class BlockingExporter(SpanExporter):
 def test_a_full_queue_refuses_new_spans_counts_them_and_says_so_once(
     dropped: Dropped, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The SDK's queue never overflows (it would evict the oldest span and warn itself):
+    new spans are refused at the door while it is full, each one counted."""
     exporter = BlockingExporter()
-    processor = CountingBatchSpanProcessor(
+    processor = CountingSpanProcessor(
         exporter,
         dropped.counter,
         max_queue_size=2,
@@ -241,8 +293,7 @@ def test_a_full_queue_refuses_new_spans_counts_them_and_says_so_once(
         schedule_delay_millis=60_000,
         meter_provider=dropped.provider,
     )
-    provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(processor)
+    provider = _pipeline(processor)
     tracer = provider.get_tracer("tests")
     try:
         tracer.start_span("first").end()
@@ -250,11 +301,12 @@ def test_a_full_queue_refuses_new_spans_counts_them_and_says_so_once(
         for number in range(5):  # 2 fit the queue, 3 are refused at the door
             tracer.start_span(f"queued-{number}").end()
         assert dropped.count("traces") == 3
-        assert [r.message.startswith("Queue full") for r in caplog.records].count(True) == 1
+        warnings = [r.getMessage() for r in caplog.records if "Queue full" in r.getMessage()]
+        assert len(warnings) == 1 and warnings[0].startswith("Queue full: new spans")
     finally:
         exporter.release.set()
         provider.shutdown()
-    assert exporter.exported == ["first", "queued-0", "queued-1"]
+    assert exporter.exported == ["first", "queued-0", "queued-1"]  # none evicted
     assert dropped.count("traces") == 3
 
 
@@ -273,39 +325,44 @@ class FixedLogExporter(LogRecordExporter):
 
 
 def test_log_export_acknowledges_audit_records_or_counts_the_drop(
-    telemetered: Telemetered, dropped: Dropped, tmp_path: Path
+    dropped: Dropped, tmp_path: Path
 ) -> None:
-    audit = AuditLog(tmp_path / "audit.db")
+    """The log exporter reports to the audit delivery it was built with, and the outbox
+    that listens to that delivery marks what reached the Collector."""
+    exporter = FixedLogExporter(LogRecordExportResult.FAILURE)
+    delivery = AuditDelivery()
+    logger_provider = LoggerProvider(shutdown_on_exit=False)
+    logger_provider.add_log_record_processor(
+        CountingLogRecordProcessor(
+            exporter,
+            dropped.counter,
+            delivery,
+            max_queue_size=16,
+            max_export_batch_size=16,
+            schedule_delay_millis=60_000,
+        )
+    )
+    audit = AuditLog(
+        tmp_path / "audit.db",
+        logger=logger_provider.get_logger(n.AUDIT_SCOPE),
+        delivery=delivery,
+    )
     try:
         event = telemetry.SessionDeleted(session_id="s1")
         context = SpanContext(1, 2, is_remote=False, trace_flags=TraceFlags(1))
-        attributes = event.attributes(telemetry.TelemetrySettings())
-        record = audit.write(event, attributes, context, durable=True)
+        record = audit.write(event, event.attributes(telemetry.TelemetrySettings()), context)
         audit.flush()
-        batch = telemetered.logs()
-        assert len(batch) == 1
-
-        failing = CountingLogExporter(
-            FixedLogExporter(LogRecordExportResult.FAILURE), dropped.counter
-        )
-        assert failing.export(batch) is LogRecordExportResult.FAILURE
+        assert logger_provider.force_flush()
         assert dropped.count("logs") == 1
+        assert not delivery.healthy
         assert [r.record_id for r in audit.unexported()] == [record.record_id]
 
-        working = CountingLogExporter(
-            FixedLogExporter(LogRecordExportResult.SUCCESS), dropped.counter
-        )
-        assert working.export(batch) is LogRecordExportResult.SUCCESS
+        exporter.result = LogRecordExportResult.SUCCESS
+        assert audit.resend_unexported(older_than_s=0) == 1
+        assert logger_provider.force_flush()
+        assert delivery.healthy
         assert audit.unexported() == []
         assert dropped.count("logs") == 1
     finally:
         audit.close()
-
-
-def test_exemplars_are_off_unless_the_variable_asks_for_them(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("OTEL_METRICS_EXEMPLAR_FILTER", raising=False)
-    assert isinstance(exemplar_filter(), AlwaysOffExemplarFilter)
-    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "trace_based")
-    assert exemplar_filter() is None  # the SDK reads the variable itself
+        logger_provider.shutdown()

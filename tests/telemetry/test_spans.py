@@ -3,10 +3,6 @@ ends, handoffs and the decision span's link."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
@@ -17,13 +13,6 @@ from telemetry import names as n
 from tests.support.otel import Telemetered
 
 
-@pytest.fixture
-def hub(telemetered: Telemetered, tmp_path: Path) -> Iterator[telemetry.Telemetry]:
-    hub = telemetry.Telemetry(settings=telemetry.TelemetrySettings(), audit_path=tmp_path / "a.db")
-    yield hub
-    hub.close()
-
-
 def _parent_id(span: ReadableSpan) -> int | None:
     return span.parent.span_id if span.parent is not None else None
 
@@ -31,11 +20,6 @@ def _parent_id(span: ReadableSpan) -> int | None:
 def _span_id(span: ReadableSpan) -> int:
     assert span.context is not None
     return int(span.context.span_id)
-
-
-def _exported_once(telemetered: Telemetered) -> None:
-    counts = Counter(_span_id(s) for s in telemetered.spans())
-    assert all(count == 1 for count in counts.values()), counts
 
 
 def test_request_agent_tool_form_one_tree(
@@ -196,7 +180,7 @@ def test_stop_and_fail_are_idempotent(hub: telemetry.Telemetry, telemetered: Tel
         "execute_tool write_file",
         "invoke_agent coder",
     ]
-    _exported_once(telemetered)
+    telemetered.ledger.assert_each_ended_once()
     assert telemetered.span("execute_tool write_file").status.status_code is StatusCode.UNSET
     assert (telemetered.span(n.SPAN_AGENT_REQUEST).attributes or {})[
         n.REQUEST_OUTCOME

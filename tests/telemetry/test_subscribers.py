@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanContext
 
 import telemetry
 from telemetry.subscribers import EventContext, SubscriberFanOut
-from tests.support.otel import Telemetered
 
 CTX = telemetry.EventContext(trace_id="a" * 32, span_id="b" * 16, timestamp=1.0)
 
@@ -139,13 +135,6 @@ def test_event_context_from_hex_ids_keeps_them_as_given() -> None:
     assert CTX.span_context.trace_id == int("a" * 32, 16)
     with pytest.raises(ValueError):
         EventContext("not hex", "b" * 16, 0.0)
-
-
-@pytest.fixture
-def hub(telemetered: Telemetered, tmp_path: Path) -> Iterator[telemetry.Telemetry]:
-    hub = telemetry.Telemetry(settings=telemetry.TelemetrySettings(), audit_path=tmp_path / "a.db")
-    yield hub
-    hub.close()
 
 
 def test_notification_service_reports_waiting_and_decided_approvals(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,6 @@ import telemetry
 from telemetry import names as n
 from telemetry.subscribers import EventContext
 from telemetry.timeline import TimelineEntry, TimelineRecorder
-from tests.support.otel import Telemetered
-
-
-@pytest.fixture
-def hub(telemetered: Telemetered, tmp_path: Path) -> Iterator[telemetry.Telemetry]:
-    hub = telemetry.Telemetry(settings=telemetry.TelemetrySettings(), audit_path=tmp_path / "a.db")
-    yield hub
-    hub.close()
 
 
 def test_timeline_tells_one_requests_story(hub: telemetry.Telemetry) -> None:

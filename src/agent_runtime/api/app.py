@@ -23,7 +23,8 @@ from agent_runtime.settings import Settings
 _log = logging.getLogger(__name__)
 
 
-def _version() -> str:
+def service_version() -> str:
+    """The service's version, for the OpenAPI schema and the telemetry resource."""
     try:
         return metadata.version("agent-runtime")
     except metadata.PackageNotFoundError:
@@ -41,15 +42,23 @@ async def _resend_audit_forever(runtime: Runtime) -> None:
             _log.exception("audit re-send failed")
 
 
-def create_app(settings: Settings | None = None, *, model: ChatModel | None = None) -> FastAPI:
-    """Build the app; telemetry is configured from the environment unless already done."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    model: ChatModel | None = None,
+    telemetry_providers: telemetry.Providers | None = None,
+) -> FastAPI:
+    """Build the app; telemetry is configured from the environment unless already done
+    (``telemetry_providers``: what the caller's ``telemetry.configure()`` returned)."""
     settings = settings or Settings()
-    if telemetry.configured() is None:
-        telemetry.configure()
+    if telemetry_providers is None and not telemetry.configured():
+        telemetry_providers = telemetry.configure(service_version=service_version())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await Runtime.start(settings, model=model)
+        runtime = await Runtime.start(
+            settings, model=model, telemetry_providers=telemetry_providers
+        )
         app.state.runtime = runtime
         resender = asyncio.create_task(_resend_audit_forever(runtime))
         sweeper = asyncio.create_task(runtime.sweep_forever(settings.sweep_interval_s))
@@ -62,7 +71,7 @@ def create_app(settings: Settings | None = None, *, model: ChatModel | None = No
 
     app = FastAPI(
         title="agent-runtime",
-        version=_version(),
+        version=service_version(),
         description="Multi-agent coding-assistant backend, OpenTelemetry-native.",
         lifespan=lifespan,
         # The interactive docs are not behind the key; with a key set only the schema stays.

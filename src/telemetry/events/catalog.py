@@ -38,7 +38,7 @@ Names come from :mod:`telemetry.names`.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import Field, InstanceOf
 
@@ -47,9 +47,9 @@ from telemetry.events._base import Attributes, TelemetryEvent, content_attribute
 from telemetry.redaction import safe_content, safe_json, scrub
 from telemetry.settings import TelemetrySettings
 
-SwitchTrigger = Literal["user", "orchestrator", "agent"]
-Decision = Literal["APPROVE", "EDIT", "REJECT"]
-ToolOutcome = Literal["completed", "failed", "rejected"]
+SwitchTrigger = n.SwitchTrigger
+Decision = n.Decision
+ToolOutcome = n.ToolOutcome
 
 
 class AgentProcessingStarted(TelemetryEvent):
@@ -156,8 +156,8 @@ class ToolExecutionRequested(TelemetryEvent):
     """The model asked for a tool; its ``execute_tool`` span follows.
 
     ``arguments`` is checked to be a dict and kept as given, not copied: validating it
-    item by item into a new dict cost ~0.2 µs an event and a second copy of every call's
-    arguments, and nothing here mutates it (they are serialised only with capture on).
+    item by item into a new dict would cost time on every event and a second copy of every
+    call's arguments, and nothing here mutates it (they are serialised only with capture on).
     """
 
     name: ClassVar[str] = n.EVENT_TOOL_EXECUTION_REQUESTED
@@ -168,7 +168,7 @@ class ToolExecutionRequested(TelemetryEvent):
 
     def attributes(self, settings: TelemetrySettings) -> Attributes:
         # No gen_ai.agent.name: the event lands on the agent's own invoke_agent span, which
-        # carries it; repeating it cost ~1 µs an event in the SDK's attribute cleaning.
+        # carries it; repeating it would only add to the SDK's attribute cleaning.
         attrs: Attributes = {n.GEN_AI_TOOL_NAME: self.tool, n.GEN_AI_TOOL_CALL_ID: self.call_id}
         if settings.capture_content:  # serialising arguments is work only capture needs
             encoded = json.dumps(self.arguments, sort_keys=True, default=str)
@@ -250,7 +250,7 @@ class HITLDecisionMade(TelemetryEvent):
     decision: Decision
     modified: bool = False
     wait_s: float = 0.0
-    outcome: Literal["decided", "timeout"] = "decided"
+    outcome: n.HITLOutcome = n.OUTCOME_DECIDED
     feedback: str | None = None
     original_args: InstanceOf[dict[str, Any]] = Field(default_factory=dict)
     modified_args: InstanceOf[dict[str, Any]] | None = None
