@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(files, ignore_errors=True)
     report.print_runs(results)
     by_key = {m.framework.key: m for m in results}
+    report.print_costs(by_key)
     if full:
-        report.print_costs(by_key)
         report.print_goals(by_key)
     print(f"machine at the end: {_machine()}; {time.monotonic() - started:.0f} s in all")
     print(f"  meanwhile {_busy(jiffies)}")

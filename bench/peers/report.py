@@ -112,6 +112,8 @@ def print_costs(by_key: dict[str, Measured]) -> None:
     print("telemetry cost per run, on - off (median of same-round differences; mean beside), µs,")
     print("and what each exported per run:")
     for key in ("runtime", *RATIOS):
+        if key not in by_key:
+            continue
         m = by_key[key]
         names = m.counts.get("names", {})
         runs_on = m.counts["runs"].get("on", 0)
@@ -122,6 +124,16 @@ def print_costs(by_key: dict[str, Measured]) -> None:
         )
         if detail and key != "floor":
             print(f"  {'':<34} spans: {detail}")
+    if "split" in by_key:
+        split = by_key["split"]
+        print(
+            f"  {'what only agent-runtime does':<34} {split.cost('off', 'lean'):+8.0f}"
+            f"  (mean {split.mean_cost('off', 'lean'):+8.0f})  off - lean; the audit trail"
+            f" {split.cost('off', 'unaudited'):+.0f}, the durable session and transcript"
+            f" {split.cost('unaudited', 'lean'):+.0f}"
+        )
+    if "floor" not in by_key:
+        return
     floor = by_key["floor"]
     print(
         f"  {'floor with all our signals':<34} {floor.cost('signals', 'off'):+8.0f}"

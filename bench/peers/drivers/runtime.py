@@ -39,11 +39,15 @@ from bench.peers.driver import MESSAGE, Recording, Workload, main, recording
 from bench.peers.workload import FILE_NAME, FILE_TEXT
 from telemetry import Providers, TelemetrySettings
 
-AGENT = "architect"
-"""The agent every run asks for. Set it to ``"reader"`` once agents come from a file
-(``Settings.agents_file``): :data:`AGENTS_FILE` declares it, and :func:`_settings` passes
-the file only then."""
+AGENT = "reader"
+"""The agent every run asks for, declared in :data:`AGENTS_FILE` (``Settings.agents_file``)."""
 AGENTS_FILE = """\
+fallback = "reader"
+
+[agents.orchestrator]
+# The router the agents file must have; no run calls it (each names its agent).
+description = "Route the user's message to the agent best suited to it."
+
 [agents.reader]
 description = "Reads files and answers."
 tools = ["read_file"]
@@ -52,19 +56,16 @@ SPLIT_VARIANTS = ("off", "unaudited", "lean")
 
 
 def _settings(data_dir: Path, workload: Workload) -> Settings:
-    extra: dict[str, Any] = {}
-    if AGENT == "reader":
-        data_dir.mkdir(parents=True, exist_ok=True)
-        agents_file = data_dir / "agents.toml"
-        agents_file.write_text(AGENTS_FILE, encoding="utf-8")
-        extra["agents_file"] = agents_file
+    data_dir.mkdir(parents=True, exist_ok=True)
+    agents_file = data_dir / "agents.toml"
+    agents_file.write_text(AGENTS_FILE, encoding="utf-8")
     return Settings(
         data_dir=data_dir,
         llm_provider="openai",
         openai_base_url=workload.base_url,
         openai_api_key=SecretStr("x"),
         openai_model=workload.model,
-        **extra,
+        agents_file=agents_file,
     )
 
 
@@ -75,7 +76,9 @@ class MemoryStore:
     def __init__(self) -> None:
         self.sessions: dict[str, SessionRecord] = {}
         self.messages: dict[str, list[MessageRecord]] = {}
+        self.leases: dict[str, tuple[str, float]] = {}
         self.approvals: dict[str, ApprovalRecord] = {}
+        self.seq = 0
 
     def _live(self, session_id: str) -> SessionRecord:
         record = self.sessions.get(session_id)
@@ -103,12 +106,42 @@ class MemoryStore:
         self.sessions[session_id] = dataclasses.replace(record, deleted_at=deleted_at)
         return True
 
-    async def append_message(self, record: MessageRecord) -> None:
+    async def append_message(self, record: MessageRecord) -> MessageRecord:
         self._live(record.session_id)
-        self.messages[record.session_id].append(record)
+        self.seq += 1
+        stored = dataclasses.replace(record, seq=self.seq)
+        self.messages[record.session_id].append(stored)
+        return stored
 
-    async def list_messages(self, session_id: str) -> list[MessageRecord]:
-        return list(self.messages.get(session_id, ()))
+    async def list_messages(
+        self, session_id: str, *, offset: int = 0, limit: int | None = None
+    ) -> list[MessageRecord]:
+        messages = self.messages.get(session_id, [])
+        return messages[offset : None if limit is None else offset + limit]
+
+    async def count_messages(self, session_id: str) -> int:
+        return len(self.messages.get(session_id, ()))
+
+    async def claim_session_run(
+        self, session_id: str, owner: str, *, now: float, until: float
+    ) -> bool:
+        if await self.get_session(session_id) is None:
+            return False
+        holder, expiry = self.leases.get(session_id, (owner, now))
+        if holder != owner and expiry > now:
+            return False
+        self.leases[session_id] = (owner, until)
+        return True
+
+    async def renew_session_run(self, session_id: str, owner: str, *, until: float) -> bool:
+        if self.leases.get(session_id, ("", 0.0))[0] != owner:
+            return False
+        self.leases[session_id] = (owner, until)
+        return True
+
+    async def release_session_run(self, session_id: str, owner: str) -> None:
+        if self.leases.get(session_id, ("", 0.0))[0] == owner:
+            del self.leases[session_id]
 
     async def insert_approval(self, record: ApprovalRecord) -> None:
         self._live(record.session_id)
@@ -124,6 +157,21 @@ class MemoryStore:
             if a.status == "pending" and session_id in (None, a.session_id)
         ]
 
+    async def list_expired_approvals(self, now: float, limit: int) -> list[ApprovalRecord]:
+        expired = [a for a in self.approvals.values() if a.status == "pending" and a.deadline < now]
+        return sorted(expired, key=lambda a: a.deadline)[:limit]
+
+    async def list_unresumed_decisions(
+        self, decided_before: float, limit: int
+    ) -> list[ApprovalRecord]:
+        return [
+            a
+            for a in self.approvals.values()
+            if a.status == "decided"
+            and a.resumed_by is None
+            and (a.decided_at or 0.0) < decided_before
+        ][:limit]
+
     async def record_decision(
         self,
         call_id: str,
@@ -133,6 +181,7 @@ class MemoryStore:
         feedback: str | None,
         outcome: str | None,
         decided_at: float,
+        decided_by: str | None = None,
     ) -> bool:
         record = self.approvals.get(call_id)
         if record is None or record.status != "pending":
@@ -145,7 +194,15 @@ class MemoryStore:
             feedback=feedback,
             outcome=outcome,
             decided_at=decided_at,
+            decided_by=decided_by,
         )
+        return True
+
+    async def claim_resume(self, call_id: str, owner: str, *, now: float) -> bool:
+        record = self.approvals.get(call_id)
+        if record is None or record.status != "decided" or record.resumed_by is not None:
+            return False
+        self.approvals[call_id] = dataclasses.replace(record, resumed_by=owner)
         return True
 
 
