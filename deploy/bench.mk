@@ -14,3 +14,29 @@ bench-profile: sync
 	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.profile_run off 200
 
 .PHONY: bench bench-quick bench-profile
+
+# `make bench-peers`: agent-runtime beside pydantic-ai, the OpenAI Agents SDK and LangGraph on
+# one workload, each framework in a process of its own (<= 15 minutes on 2 cores), ending
+# with one `peers:` line (bench/README.md). The peers come from bench/peers' own uv project
+# and lock file, never from the service's; agent-runtime and the floor run on the service's.
+# `make bench-peers-check` (CI, about a minute once the packages are cached): both
+# environments synced, the workload server and every driver started, nothing measured.
+# `make bench-peers-lint`: mypy --strict on the peers' drivers against the peers' packages.
+PEERS_ARGS ?=
+PEERS_DRIVERS := bench/peers/drivers/pydantic_ai_agent.py bench/peers/drivers/openai_agents.py \
+	bench/peers/drivers/langgraph_graph.py
+
+bench-peers-sync: sync
+	@$(UV) sync --quiet --frozen --project bench/peers
+
+bench-peers: bench-peers-sync
+	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.peers $(PEERS_ARGS)
+
+bench-peers-check: bench-peers-sync
+	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.peers --check
+
+bench-peers-lint: bench-peers-sync
+	@MYPYPATH=. bench/peers/.venv/bin/mypy --strict --cache-dir bench/peers/.mypy_cache \
+		--python-executable bench/peers/.venv/bin/python $(PEERS_DRIVERS)
+
+.PHONY: bench-peers-sync bench-peers bench-peers-check bench-peers-lint

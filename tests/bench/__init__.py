@@ -1,0 +1,1 @@
+"""Tests of the benchmarks' own parts: the peers' workload server and the runtime driver."""
