@@ -51,7 +51,8 @@ class RunState:
     @property
     def outcome(self) -> str:
         """``rejected`` when the run's last tool call was a human's no, else ``completed``."""
-        return n.OUTCOME_REJECTED if self.last_tool_outcome == "rejected" else n.OUTCOME_COMPLETED
+        rejected = self.last_tool_outcome == n.OUTCOME_REJECTED
+        return n.OUTCOME_REJECTED if rejected else n.OUTCOME_COMPLETED
 
 
 def switch_event(switch: AgentSwitched) -> StreamEvent:
@@ -219,7 +220,7 @@ class AgentLoop:
             f"transferred to {target}",
             agent=run.agent,
             tool_call_id=call.id,
-            meta={"outcome": "completed"},
+            meta={"outcome": n.OUTCOME_COMPLETED},
         )
         event = await self.switch(
             state,
@@ -230,7 +231,7 @@ class AgentLoop:
             confidence=1.0,
             run=run,
         )
-        handoff.stop("completed")
+        handoff.stop(n.OUTCOME_COMPLETED)
         return event
 
     async def _skip(self, state: RunState, calls: Sequence[PendingCall], target: str) -> None:

@@ -1,4 +1,5 @@
-"""The offline demo: the seed's Example 2 story and two more, with their timelines.
+"""The offline demo: one conversation of five turns (the seed's Example 2, a follow-up that
+needs the conversation's memory, a handoff, a rejected command, a recap), with timelines.
 
 Runs the real orchestrator with the scripted model, a SQLite store in a temporary folder
 and the real telemetry pipeline; approvals are decided by a scripted "human" as soon as
@@ -9,10 +10,9 @@ it; without one, the demo says so in one line and keeps everything local.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -22,6 +22,7 @@ from rich.table import Table
 
 import telemetry
 from agent_runtime.api.app import service_version
+from agent_runtime.hitl import Decision
 from agent_runtime.runtime import Runtime
 from agent_runtime.settings import Settings
 
@@ -31,7 +32,7 @@ class Story:
     title: str
     session_id: str
     message: str
-    decision: str
+    decision: Decision
     arguments: dict[str, Any] | None = None
     feedback: str | None = None
 
@@ -39,6 +40,12 @@ class Story:
 STORIES = (
     Story(
         "Example 2: orchestrator → coder, APPROVE", "demo", "Create a sorting function", "APPROVE"
+    ),
+    Story(
+        "the conversation remembers: coder tests the file it wrote, APPROVE",
+        "demo",
+        "Now add tests for it",
+        "APPROVE",
     ),
     Story(
         "debug → coder handoff, EDIT",
@@ -54,12 +61,15 @@ STORIES = (
         "REJECT",
         feedback="not on this machine",
     ),
+    Story("ask answers from the transcript", "demo", "What did you just do?", "APPROVE"),
 )
 
 
-def collector_reachable(timeout_s: float = 0.3) -> tuple[bool, str]:
+def collector_reachable(
+    settings: telemetry.TelemetrySettings, timeout_s: float = 0.3
+) -> tuple[bool, str]:
     """Is something listening on the OTLP endpoint? (a TCP connect, nothing sent)"""
-    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317")
+    endpoint = settings.otlp_endpoint or "http://localhost:4317"
     parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
     host, port = parsed.hostname or "localhost", parsed.port or 4317
     try:
@@ -71,9 +81,14 @@ def collector_reachable(timeout_s: float = 0.3) -> tuple[bool, str]:
 
 async def _run_story(runtime: Runtime, story: Story, console: Console) -> str:
     trace_id = ""
+    answer: list[str] = []
     async for event in runtime.orchestrator.handle(story.session_id, story.message):
         if event.event == "meta":
             trace_id = event.data["correlation_id"]
+        elif event.event == "text":
+            answer.append(event.data["delta"])
+        elif event.event in ("tool_call", "agent_switched"):
+            answer.clear()
         elif event.event == "approval_required":
             console.print(
                 f"  [yellow]approval required[/] {event.data['tool']} → human says "
@@ -81,11 +96,12 @@ async def _run_story(runtime: Runtime, story: Story, console: Console) -> str:
             )
             await runtime.decide(
                 event.data["call_id"],
-                story.decision,  # type: ignore[arg-type]
+                story.decision,
                 arguments=story.arguments,
                 feedback=story.feedback,
             )
         elif event.event == "done":
+            console.print(f"  [bold]{event.data['agent']}[/]: {''.join(answer).strip()}")
             console.print(f"  done: agent={event.data['agent']} outcome={event.data['outcome']}")
     return trace_id
 
@@ -111,14 +127,19 @@ def print_metrics(console: Console, metrics: dict[str, Any]) -> None:
 
 async def run_demo(console: Console | None = None) -> int:
     console = console or Console()
-    reachable, endpoint = collector_reachable()
+    telemetry_settings = telemetry.TelemetrySettings.from_env()
+    reachable, endpoint = collector_reachable(telemetry_settings)
     if reachable:
         console.print(f"Collector at {endpoint}: the demo's traces, metrics and audit go there.")
     else:
         console.print(f"No Collector at {endpoint}; telemetry stays in this process.")
-        for variable in ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER"):
-            os.environ.setdefault(variable, "none")
-    providers = telemetry.configure(service_version=service_version())
+        telemetry_settings = replace(
+            telemetry_settings,
+            traces_exporters=_without_otlp(telemetry_settings.traces_exporters),
+            metrics_exporters=_without_otlp(telemetry_settings.metrics_exporters),
+            logs_exporters=_without_otlp(telemetry_settings.logs_exporters),
+        )
+    providers = telemetry.configure(settings=telemetry_settings, service_version=service_version())
     with tempfile.TemporaryDirectory(prefix="agent-runtime-demo-") as data_dir:
         settings = Settings(data_dir=Path(data_dir), llm_provider="scripted")
         runtime = await Runtime.start(settings, telemetry_providers=providers)
@@ -132,6 +153,11 @@ async def run_demo(console: Console | None = None) -> int:
             await runtime.close()
     telemetry.shutdown(providers)
     return 0
+
+
+def _without_otlp(exporters: tuple[str, ...]) -> tuple[str, ...]:
+    """No Collector listens: exporting there would only log connection errors."""
+    return tuple(name for name in exporters if name != "otlp")
 
 
 def main() -> int:

@@ -29,6 +29,7 @@ from telemetry import (
     ToolOutcome,
     ToolRun,
 )
+from telemetry import names as n
 
 _EDIT_NOTE_CHARS = 2_000
 
@@ -37,7 +38,7 @@ _EDIT_NOTE_CHARS = 2_000
 class ToolCallResult:
     """What one tool call came to: its outcome, the text the model reads, the decision."""
 
-    outcome: ToolOutcome = "completed"
+    outcome: ToolOutcome = n.OUTCOME_COMPLETED
     output: str = ""
     decision: Decision | None = None
 
@@ -146,19 +147,19 @@ class ToolRunner:
             if resolution is not None:
                 result.decision = resolution.decision
                 if not resolution.approved:
-                    tool_run.stop("rejected")
-                    result.outcome, result.output = "rejected", _rejection(resolution)
+                    tool_run.stop(n.OUTCOME_REJECTED)
+                    result.outcome, result.output = n.OUTCOME_REJECTED, _rejection(resolution)
                     yield _result(call, result)
                     return
                 arguments = self._registry.validate(call.name, resolution.arguments)
             output = await self._run(tool_run, request.session_id, call.name, arguments)
             if resolution is not None and resolution.decision == "EDIT":
                 output = f"{output}\n{_edited(arguments)}"
-            result.output, result.outcome = output, "completed"
+            result.output, result.outcome = output, n.OUTCOME_COMPLETED
             yield _result(call, result)
         except ToolError as exc:
             tool_run.fail(exc)
-            result.outcome, result.output = "failed", f"error: {exc}"
+            result.outcome, result.output = n.OUTCOME_FAILED, f"error: {exc}"
             yield _result(call, result)
 
     async def _run(
@@ -168,7 +169,7 @@ class ToolRunner:
         definition = self._registry.get(tool)
         with tool_run.activate():
             output = await definition.run(workspace, arguments)
-        tool_run.stop("completed")
+        tool_run.stop(n.OUTCOME_COMPLETED)
         return output
 
 

@@ -32,7 +32,7 @@ _PATTERNS: Final[tuple[re.Pattern[str], ...]] = (
 )
 _ASSIGNMENT: Final = re.compile(
     r"(?i)\b([A-Za-z0-9_\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key"
-    r"|auth|credential)s?[A-Za-z0-9_\-]*)(\s*[:=]\s*|\s+is\s+)(['\"]?)([^\s'\",;]{3,})"
+    r"|auth(?!entication)|credential)s?[A-Za-z0-9_\-]*)(\s*[:=]\s*|\s+is\s+)(['\"]?)([^\s'\",;]{3,})"
 )
 
 

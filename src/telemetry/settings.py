@@ -48,6 +48,9 @@ OTEL_METRICS_EXPORTER: Final = "OTEL_METRICS_EXPORTER"
 OTEL_LOGS_EXPORTER: Final = "OTEL_LOGS_EXPORTER"
 """Exporters per signal, comma-separated: ``otlp`` (default), ``console``, ``none``."""
 
+OTEL_EXPORTER_OTLP_ENDPOINT: Final = "OTEL_EXPORTER_OTLP_ENDPOINT"
+"""Where the Collector listens (the SDK's exporters read it; the layer only reports it)."""
+
 OTEL_EXPORTER_OTLP_PROTOCOL: Final = "OTEL_EXPORTER_OTLP_PROTOCOL"
 """The OTLP transport of every signal without its own: ``grpc`` (default) or
 ``http/protobuf``."""
@@ -93,6 +96,8 @@ class TelemetrySettings:
             the specification defines it: the signal's own variable, else the general one,
             else gRPC. An unknown value falls back the same way.
         span_queue_size, log_queue_size: the batch processors' queue bounds.
+        otlp_endpoint: ``OTEL_EXPORTER_OTLP_ENDPOINT`` as given (None: the SDK's default),
+            for messages that say where telemetry goes.
     """
 
     capture_content: bool = False
@@ -108,6 +113,7 @@ class TelemetrySettings:
     logs_protocol: OtlpProtocol = "grpc"
     span_queue_size: int = DEFAULT_QUEUE_SIZE
     log_queue_size: int = DEFAULT_QUEUE_SIZE
+    otlp_endpoint: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TelemetrySettings:
@@ -124,6 +130,7 @@ class TelemetrySettings:
             audit_arguments=env.get(AGENT_RUNTIME_AUDIT_ARGUMENTS, "true").strip().lower()
             not in _FALSE_VALUES,
             sdk_disabled=env.get(OTEL_SDK_DISABLED, "").strip().lower() == "true",
+            otlp_endpoint=env.get(OTEL_EXPORTER_OTLP_ENDPOINT) or None,
             traces_exporters=_exporters(env.get(OTEL_TRACES_EXPORTER)),
             metrics_exporters=_exporters(env.get(OTEL_METRICS_EXPORTER)),
             logs_exporters=_exporters(env.get(OTEL_LOGS_EXPORTER)),

@@ -11,7 +11,7 @@ from opentelemetry import trace
 
 import telemetry
 from telemetry import names as n
-from telemetry.redaction import REDACTED, digest, safe_content, safe_json, truncate
+from telemetry.redaction import REDACTED, digest, safe_content, safe_json, scrub, truncate
 from tests.support.otel import Telemetered
 
 MARKER = "ZEBRA-MARKER-4217"
@@ -308,3 +308,11 @@ def test_scrub_covers_the_provider_error_shapes(secret: str) -> None:
     assert token not in scrubbed
     assert REDACTED in scrubbed
     assert scrubbed.endswith('", "x": 1}')
+
+
+def test_an_error_type_named_after_authentication_is_not_a_secret() -> None:
+    text = "AuthenticationError: HTTP 401: Incorrect API key provided: sk-abc123def456ghi789jkl"
+    scrubbed = scrub(text)
+    assert scrubbed.startswith("AuthenticationError: HTTP 401")
+    assert "sk-abc123" not in scrubbed
+    assert scrub("X-Internal-Auth: supersecretvalue") == "X-Internal-Auth: [REDACTED]"

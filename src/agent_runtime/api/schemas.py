@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from agent_runtime import sessions
 from agent_runtime.store import ApprovalRecord
+from telemetry import Decision
 
 SESSION_ID_PATTERN = sessions.SESSION_ID_PATTERN.pattern
 AGENT_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -65,7 +66,7 @@ class DecisionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    decision: Literal["APPROVE", "EDIT", "REJECT"]
+    decision: Decision
     arguments: dict[str, Any] | None = None
     feedback: StrictStr | None = Field(default=None, max_length=4_000)
 

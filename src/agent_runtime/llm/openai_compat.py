@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +41,7 @@ from agent_runtime.llm.base import (
     ToolSpec,
     Usage,
 )
+from telemetry import scrub
 
 __all__ = ["OpenAIChatModel", "openai_model_from_env", "to_openai_messages", "to_openai_tools"]
 
@@ -52,10 +52,6 @@ _PROVIDER_ERRORS: tuple[type[BaseException], ...] = (
     httpx.HTTPError,
     httpx.StreamError,
     json.JSONDecodeError,
-)
-_SECRET_PATTERNS = (
-    re.compile(r"(?i)bearer\s+[^\s\"',}]+"),
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),
 )
 _MAX_ERROR_CHARS = 500
 _EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
@@ -259,16 +255,6 @@ def to_openai_tools(tools: Sequence[ToolSpec]) -> list[ChatCompletionFunctionToo
         }
         for tool in tools
     ]
-
-
-def scrub(text: str, secrets: Sequence[str | None] = ()) -> str:
-    """``text`` with the given secrets and anything shaped like a bearer token or key masked."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[REDACTED]")
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub("[REDACTED]", text)
-    return text
 
 
 @dataclass(slots=True)

@@ -24,7 +24,8 @@ from agent_runtime.llm import (
     Usage,
     create_model,
 )
-from agent_runtime.llm.openai_compat import scrub, to_openai_messages
+from agent_runtime.llm.openai_compat import to_openai_messages
+from telemetry import scrub
 
 API_KEY = "sk-test-7f3a9c1e5b2d4f6a8c0e"
 USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
