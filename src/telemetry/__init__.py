@@ -67,6 +67,7 @@ from opentelemetry.trace import Span
 
 from telemetry import names
 from telemetry.audit import AuditDelivery, AuditLog, AuditRecord
+from telemetry.audit_legacy import LEGACY_AUDIT_FILENAME, read_legacy_audit_file
 from telemetry.correlation import (
     CORRELATION_HEADER,
     TRACERESPONSE_HEADER,
@@ -98,6 +99,7 @@ from telemetry.events import (
     ToolOutcome,
 )
 from telemetry.hub import Telemetry
+from telemetry.outbox import AuditOutbox
 from telemetry.query import AuditLogger, MetricsCollector
 from telemetry.redaction import scrub
 from telemetry.request import RequestTrace
@@ -119,6 +121,7 @@ from telemetry.timeline import TimelineEntry
 __all__ = [
     "CATALOG",
     "CORRELATION_HEADER",
+    "LEGACY_AUDIT_FILENAME",
     "TRACERESPONSE_HEADER",
     "AgentErrorOccurred",
     "AgentProcessingCompleted",
@@ -128,6 +131,7 @@ __all__ = [
     "AuditDelivery",
     "AuditLog",
     "AuditLogger",
+    "AuditOutbox",
     "AuditRecord",
     "ChatCall",
     "ContextTrimmed",
@@ -169,6 +173,7 @@ __all__ = [
     "global_providers",
     "install_log_correlation",
     "names",
+    "read_legacy_audit_file",
     "scrub",
     "shutdown",
     "traceresponse",

@@ -1,22 +1,15 @@
-"""One audit record: its shape, its SQLite table and row, how a row reads back, the seed's
-JSON shape it is queried as, and the OTel log record it is shipped as.
+"""One audit record: its shape, the seed's JSON shape it is queried as, and the OTel log
+record it is shipped as.
 
 Kept apart from the outbox (:mod:`telemetry.audit`, which re-exports it): the record's
-shape and storage format change for other reasons than when and how records are committed.
-
-Storage cost. Most of a record's CPU is the B-tree pages its commit writes to the WAL, one
-per index leaf it touches, so the table keeps only the indexes a statement uses: the
-primary key (acknowledgements look records up by id) and ``audit_unexported`` (the outbox
-backlog). ``audit_by_session`` and ``audit_by_type`` were never used (``EXPLAIN QUERY
-PLAN``: the query's optional filters, ``?1 IS NULL OR session_id = ?1``, scan the table)
-and are dropped from existing files too. Record ids are time-ordered (:func:`new_record_id`),
-so a batch's primary-key entries land on the same, last, leaf instead of one random leaf
-each (``bench/README.md`` has the figures).
+shape changes for other reasons than when and how records are written and shipped. How a
+record is stored is the store's business (:class:`telemetry.outbox.AuditOutbox`); the
+record's id is time-ordered (:func:`new_record_id`) so that a store's primary key index
+takes consecutive records on the same, last, page.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping
@@ -31,50 +24,6 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from telemetry import names as n
 from telemetry.events import Attributes, TelemetryEvent
 from telemetry.span_ref import SpanRef, span_context_of
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit_records (
-    record_id   TEXT PRIMARY KEY,
-    ts          REAL NOT NULL,
-    event_type  TEXT NOT NULL,
-    session_id  TEXT,
-    trace_id    TEXT NOT NULL,
-    span_id     TEXT NOT NULL,
-    attributes  TEXT NOT NULL,
-    summary     TEXT NOT NULL,
-    exported_at REAL,
-    otel_name   TEXT NOT NULL DEFAULT '',
-    details     TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS audit_unexported ON audit_records (exported_at, ts);
-DROP INDEX IF EXISTS audit_by_session;
-DROP INDEX IF EXISTS audit_by_type;
-"""
-"""The table and its indexes; dropping the two unused ones keeps older files as cheap to
-write as new ones (see the module docstring)."""
-
-UPGRADES = (
-    "ALTER TABLE audit_records ADD COLUMN otel_name TEXT NOT NULL DEFAULT ''",
-    "ALTER TABLE audit_records ADD COLUMN details TEXT NOT NULL DEFAULT '{}'",
-)
-"""What a file written before the seed's record shape lacks: its rows keep working (their
-``event_type`` is renamed by :data:`RENAME_TYPES`; their seed fields stay empty)."""
-
-INSERT_RECORD = (
-    "INSERT INTO audit_records (record_id, ts, event_type, session_id, trace_id, span_id,"
-    " attributes, summary, otel_name, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_SELECT = (
-    "SELECT record_id, ts, event_type, session_id, trace_id, span_id, attributes, summary,"
-    " otel_name, details FROM audit_records"
-)
-QUERY_RECORDS = (
-    _SELECT + " WHERE (?1 IS NULL OR session_id = ?1) AND (?2 IS NULL OR event_type = ?2)"
-    " ORDER BY rowid DESC LIMIT ?3"
-)
-"""The newest records matching the optional filters (read backwards in commit order)."""
-QUERY_UNEXPORTED = _SELECT + " WHERE exported_at IS NULL AND ts <= ? ORDER BY ts LIMIT ?"
-"""The oldest records no exporter has acknowledged yet."""
 
 AUDIT_TYPES: Mapping[str, str] = {
     n.EVENT_AGENT_SWITCHED: n.AUDIT_AGENT_SWITCHED,
@@ -159,26 +108,18 @@ class AuditRecord:
             details=details or {},
         )
 
+    def matches(self, session_id: str | None, event_type: str | None) -> bool:
+        """Whether a query with these filters (``event_type`` already a record type) keeps
+        this record."""
+        return (session_id is None or self.session_id == session_id) and (
+            event_type is None or self.event_type == event_type
+        )
+
     @property
     def span_ref(self) -> SpanRef:
         """The span the record's event belongs to; sampled, since audit records are never
         sampled out (the flags are not stored)."""
         return SpanRef(self.trace_id, self.span_id, int(TraceFlags.SAMPLED))
-
-    def row(self) -> tuple[Any, ...]:
-        """The ``audit_records`` row (``exported_at`` not included: it starts NULL)."""
-        return (
-            self.record_id,
-            self.timestamp,
-            self.event_type,
-            self.session_id,
-            self.trace_id,
-            self.span_id,
-            json.dumps(self.attributes),
-            self.summary,
-            self.otel_name,
-            json.dumps(self.details or {}),
-        )
 
     def to_dict(self) -> dict[str, Any]:
         """The seed's record: ``timestamp`` (ISO 8601, UTC), ``event_type``, ``event_id``,
@@ -207,24 +148,10 @@ def iso_timestamp(epoch_s: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def record_from_row(row: tuple[Any, ...]) -> AuditRecord:
-    return AuditRecord(
-        record_id=row[0],
-        timestamp=row[1],
-        event_type=row[2],
-        session_id=row[3],
-        trace_id=row[4],
-        span_id=row[5],
-        attributes=json.loads(row[6]),
-        summary=row[7],
-        otel_name=row[8],
-        details=json.loads(row[9]),
-    )
-
-
-def emit_log_record(logger: Logger, record: AuditRecord, context: SpanContext) -> None:
-    """``record`` as an OTel log record in ``context``'s trace. It repeats the record id, so
+def emit_log_record(logger: Logger, record: AuditRecord) -> None:
+    """``record`` as an OTel log record in its event's trace. It repeats the record id, so
     a downstream store can drop the copies that re-sending after an outage produces."""
+    context = record.span_ref.context
     logger.emit(
         timestamp=int(record.timestamp * 1e9),
         context=trace.set_span_in_context(NonRecordingSpan(context)),

@@ -57,7 +57,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from telemetry import names as n
-from telemetry.audit import AuditDelivery
+from telemetry.delivery import AuditDelivery
 
 _log = logging.getLogger(__name__)
 

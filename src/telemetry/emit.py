@@ -5,6 +5,11 @@ points, the durable audit record (with its OTel log record) and the in-process s
 all follow from that one call, so they cannot disagree. Telemetry never fails the caller:
 each sink's failure is logged and the others still run.
 
+The events that acknowledge a human action (``durable_before_ack``: a decision, a delete)
+are stored with the change they record, in one transaction: the caller asks
+:meth:`EventEmitter.audit_record` for the record first, has the store write it with its
+change, then emits the event with that record (``audit_record=``), which only ships it.
+
 The call is on every request's path (a dozen events a request), so it does only what some
 sink reads: the event's attributes are built once, and only when the span records or the
 audit trail needs them; the timeline is fed directly (it needs the trace id and one line);
@@ -19,7 +24,7 @@ import time
 
 from opentelemetry.trace import Span, SpanContext, get_current_span
 
-from telemetry.audit import AuditLog
+from telemetry.audit import AuditLog, AuditRecord
 from telemetry.events import TelemetryEvent
 from telemetry.metrics import MetricsRecorder
 from telemetry.settings import TelemetrySettings
@@ -28,8 +33,8 @@ from telemetry.subscribers import SubscriberFanOut
 from telemetry.timeline import TimelineRecorder
 
 _log = logging.getLogger(__name__)
-_Kind = tuple[str, bool, bool, bool]
-"""An event class's span-event name, ``on_span``, ``audited``, ``durable_before_ack``."""
+_Kind = tuple[str, bool, bool]
+"""An event class's span-event name, ``on_span``, ``audited``."""
 
 
 class EventEmitter:
@@ -51,17 +56,37 @@ class EventEmitter:
         self._kinds: dict[type[TelemetryEvent], _Kind] = {}
 
     def commit_audit(self) -> None:
-        """Commit the audit records still queued (a request has ended); never raises: a
-        failed commit leaves them queued for the audit store's writer thread."""
+        """A request has ended: its queued audit records are written now rather than at the
+        flusher's next period. Never raises."""
         if self._audit is None:
             return
         try:
-            self._audit.commit()
+            self._audit.flush_soon()
         except Exception:
-            _log.exception("audit records could not be committed; the writer thread retries")
+            _log.exception("audit flush could not be requested")
+
+    def audit_record(
+        self,
+        event: TelemetryEvent,
+        *,
+        span: Span | None = None,
+        origin: SpanContext | SpanRef | None = None,
+    ) -> AuditRecord | None:
+        """The audit record ``emit`` would write for ``event`` (None when it is not audited
+        or no trail is kept), for a caller that stores it with the change it records and
+        then emits the event with it."""
+        if not event.audited or self._audit is None:
+            return None
+        context = _context(span, origin)
+        return self._audit.build(
+            event,
+            event.attributes(self._settings),
+            context,
+            details=event.audit_details(self._settings),
+        )
 
     def _kind_of(self, event: TelemetryEvent) -> _Kind:
-        kind = (event.name, event.on_span, event.audited, event.durable_before_ack)
+        kind = (event.name, event.on_span, event.audited)
         self._kinds[type(event)] = kind
         return kind
 
@@ -71,6 +96,7 @@ class EventEmitter:
         *,
         span: Span | None = None,
         origin: SpanContext | SpanRef | None = None,
+        audit_record: AuditRecord | None = None,
     ) -> None:
         """Record ``event`` everywhere it belongs.
 
@@ -81,11 +107,13 @@ class EventEmitter:
                 ``span``: a decision recorded in a later request still belongs to the trace
                 of the request that waited for it (a :class:`SpanRef` as stored with the
                 approval, or a span context).
+            audit_record: the event's record, already stored by the caller with the change
+                it records (see :meth:`audit_record`): it is shipped, not written again.
         """
-        # The class's flags in one lookup: reading four ClassVars off a pydantic model walks
+        # The class's flags in one lookup: reading three ClassVars off a pydantic model walks
         # its class hierarchy each time; the cached tuple is one dictionary lookup.
         kind = self._kinds.get(type(event)) or self._kind_of(event)
-        name, on_span, audited, durable = kind
+        name, on_span, audited = kind
         target = span if span is not None else get_current_span()
         attributes = None
         if on_span and target.is_recording():
@@ -95,12 +123,7 @@ class EventEmitter:
             self._recorder.record(event)
         except Exception:
             _log.exception("metrics for %s failed", name)
-        if origin is None:
-            context = target.get_span_context()
-        elif isinstance(origin, SpanRef):
-            context = origin.context
-        else:
-            context = origin
+        context = _context(target, origin)
         # The audit trail does not depend on tracing: with the SDK disabled the record is
         # still written, with the request's untraced trace id (all zeros outside a request).
         summary = None  # the one-line summary, formatted once for the audit and the timeline
@@ -109,14 +132,16 @@ class EventEmitter:
                 if attributes is None:
                     attributes = event.attributes(self._settings)
                 summary = event.summary()
-                self._audit.write(
-                    event,
-                    attributes,
-                    context,
-                    durable=durable,
-                    summary=summary,
-                    details=event.audit_details(self._settings),
-                )
+                if audit_record is not None:
+                    self._audit.committed([audit_record])  # stored with its change: ship
+                else:
+                    self._audit.write(
+                        event,
+                        attributes,
+                        context,
+                        summary=summary,
+                        details=event.audit_details(self._settings),
+                    )
             except Exception:
                 _log.exception("audit record for %s could not be written", name)
         now = time.time()
@@ -131,3 +156,13 @@ class EventEmitter:
             except Exception:
                 _log.exception("timeline entry for %s failed", name)
         self._subscribers.publish(event, context, now)
+
+
+def _context(span: Span | None, origin: SpanContext | SpanRef | None) -> SpanContext:
+    """The span context an event belongs to: ``origin``'s when given, else the span's (the
+    current span when there is none)."""
+    if isinstance(origin, SpanRef):
+        return origin.context
+    if origin is not None:
+        return origin
+    return (span if span is not None else get_current_span()).get_span_context()

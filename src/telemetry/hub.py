@@ -1,15 +1,14 @@
 """The per-application telemetry object: what the service holds and passes to its parts.
 
 Global OpenTelemetry providers are configured once per process (:mod:`telemetry.setup`);
-everything that belongs to one running application (its audit file, its subscribers, the
-query views over them) lives here, so two apps in one process (a restart in a test) each
-get their own and close them.
+everything that belongs to one running application (its audit trail over the store's
+outbox, its subscribers, the query views over them) lives here, so two apps in one process
+(a restart in a test) each get their own and close them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 from opentelemetry import _logs
 
@@ -19,6 +18,7 @@ from telemetry.audit import AuditLog
 from telemetry.emit import EventEmitter
 from telemetry.metrics import MetricsRecorder
 from telemetry.operation_metrics import OperationMetrics
+from telemetry.outbox import AuditOutbox
 from telemetry.query import AuditLogger, MetricsCollector
 from telemetry.settings import TelemetrySettings
 from telemetry.setup import Providers, global_providers
@@ -41,7 +41,7 @@ class Telemetry:
         self,
         *,
         settings: TelemetrySettings | None = None,
-        audit_path: Path | None = None,
+        audit: AuditOutbox | None = None,
         subscribers: Iterable[Subscriber] = (),
         providers: Providers | None = None,
     ) -> None:
@@ -58,12 +58,12 @@ class Telemetry:
         ships = self._delivery.enabled and not isinstance(logger_provider, _logs.NoOpLoggerProvider)
         self._audit_store = (
             AuditLog(
-                audit_path,
+                audit,
                 logger=logger_provider.get_logger(n.AUDIT_SCOPE),
                 ship=ships,
                 delivery=self._delivery,
             )
-            if audit_path is not None
+            if audit is not None
             else None
         )
         meter = providers.meter_provider.get_meter(n.SCOPE)
@@ -83,6 +83,9 @@ class Telemetry:
         # it runs a dozen times a request, and a forwarding call would add to every one.
         self.emit = self._emitter.emit
         """Record an event in all four sinks; see :meth:`EventEmitter.emit`."""
+        self.audit_record = self._emitter.audit_record
+        """The record an audited event's change must be stored with; see
+        :meth:`EventEmitter.audit_record`."""
         self.spans = SpanFactory(
             self._emitter,
             providers.tracer_provider.get_tracer(n.SCOPE),
@@ -100,27 +103,37 @@ class Telemetry:
         """The seed's timeline of one request, or None when it is not (or no longer) known."""
         return self._timeline.timeline(trace_id)
 
-    def resend_audit(self, *, older_than_s: float = 5.0) -> int:
+    def start(self) -> None:
+        """Start the audit trail's flusher on the running event loop (the one that serves
+        requests)."""
+        if self._audit_store is not None:
+            self._audit_store.start()
+
+    async def resend_audit(self, *, older_than_s: float = 5.0) -> int:
         """Ship again the oldest audit records the Collector has not acknowledged: a batch
         while deliveries succeed, a small probe while the Collector is down, nothing when
         no log exporter is configured."""
         if self._audit_store is None or not self._delivery.enabled:
             return 0
         limit = audit.RESEND_BATCH if self._delivery.healthy else audit.RESEND_PROBE
-        return self._audit_store.resend_unexported(older_than_s=older_than_s, limit=limit)
+        return await self._audit_store.resend(older_than_s=older_than_s, limit=limit)
 
-    def flush(self) -> None:
-        """Commit the audit trail and emit the log records its writer thread has not
-        shipped yet; the logger provider's ``force_flush`` then exports them. The service
-        never needs it (the writer thread ships every :data:`audit.COMMIT_INTERVAL_S`); a
-        reader of log exporters (a test) does. Metric points need nothing: they are recorded
-        when their event happens."""
+    async def audit_backlog(self) -> int:
+        """Audit records the Collector has not acknowledged yet (0 without a trail)."""
+        return 0 if self._audit_store is None else await self._audit_store.backlog()
+
+    async def flush(self) -> None:
+        """Write the audit trail's queue and emit the log records not shipped yet; the
+        logger provider's ``force_flush`` then exports them. The service never needs it (the
+        flusher runs every :data:`audit.FLUSH_INTERVAL_S`); a reader of log exporters (a
+        test) does. Metric points need nothing: they are recorded when their event
+        happens."""
         if self._audit_store is not None:
-            self._audit_store.flush()
+            await self._audit_store.flush()
 
-    def close(self) -> None:
-        """Commit the audit trail's queue and close it. The exported metrics stay with the
-        meter provider, cumulative, as OpenTelemetry defines them."""
+    async def aclose(self) -> None:
+        """Write and ship the audit trail's queue, then stop it. The exported metrics stay
+        with the meter provider, cumulative, as OpenTelemetry defines them."""
         self._recorder.close()
         if self._audit_store is not None:
-            self._audit_store.close()
+            await self._audit_store.aclose()

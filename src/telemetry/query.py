@@ -136,7 +136,7 @@ class MetricsCollector:
 
 
 class AuditLogger:
-    """The seed's audit query API over the durable audit store."""
+    """The seed's audit query API over the application's audit trail."""
 
     def __init__(self, store: AuditLog) -> None:
         self._store = store
@@ -147,6 +147,20 @@ class AuditLogger:
         """The newest ``limit`` audit records, oldest first, in the seed's shape (ISO 8601
         ``timestamp``, ``event_type``, ``event_id``, ``session_id``, ``correlation_id`` and
         the event's own fields, then ours). ``event_type`` takes the seed's names
-        (``hitl_decision_made``) or the OTel event names (``hitl.decision_made``)."""
-        records = self._store.query(session_id=session_id, event_type=event_type, limit=limit)
+        (``hitl_decision_made``) or the OTel event names (``hitl.decision_made``).
+
+        Synchronous, as the seed's users call it: it blocks its thread for one read of the
+        store. Code on the event loop awaits :meth:`aget_audit_log` instead."""
+        records = self._store.query_blocking(
+            session_id=session_id, event_type=event_type, limit=limit
+        )
+        return [record.to_dict() for record in records]
+
+    async def aget_audit_log(
+        self, session_id: str | None = None, event_type: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """:meth:`get_audit_log`, awaited: what the service's HTTP API serves."""
+        records = await self._store.query(
+            session_id=session_id, event_type=event_type, limit=limit
+        )
         return [record.to_dict() for record in records]

@@ -6,6 +6,7 @@ from typing import Protocol
 
 from opentelemetry.trace import Span
 
+from telemetry._audit_record import AuditRecord
 from telemetry.events import TelemetryEvent
 from telemetry.span_ref import SpanRef
 
@@ -16,7 +17,9 @@ class EventSink(Protocol):
     ``emit`` is synchronous, cheap, and never raises into the caller. ``span``: where the
     span event lands (the current span when omitted); ``origin``: the span the event
     belongs to when it is not ``span`` (a decision recorded in a later request belongs to
-    the trace that waited for it).
+    the trace that waited for it). An event that acknowledges a human action is stored with
+    its change: ``audit_record`` gives the record to store, ``emit(...,
+    audit_record=...)`` then ships it.
     """
 
     def emit(
@@ -25,4 +28,13 @@ class EventSink(Protocol):
         *,
         span: Span | None = None,
         origin: SpanRef | None = None,
+        audit_record: AuditRecord | None = None,
     ) -> None: ...
+
+    def audit_record(
+        self,
+        event: TelemetryEvent,
+        *,
+        span: Span | None = None,
+        origin: SpanRef | None = None,
+    ) -> AuditRecord | None: ...
