@@ -48,6 +48,10 @@ T = TypeVar("T")
 # --- waiting -------------------------------------------------------------------------------
 
 
+class ProcessExited(RuntimeError):
+    """The program being waited for exited: waiting longer cannot help."""
+
+
 def wait_until(
     probe: Callable[[], T | None],
     *,
@@ -57,7 +61,9 @@ def wait_until(
 ) -> T:
     """Call ``probe`` until it returns something other than None/False, or fail at the deadline.
 
-    Polling with a deadline is the only synchronisation used: no fixed sleeps.
+    Polling with a deadline is the only synchronisation used: no fixed sleeps. A probe that
+    raises is asked again (a process that starts refuses connections), unless it raises
+    :class:`ProcessExited`.
     """
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
@@ -66,6 +72,8 @@ def wait_until(
             result = probe()
             if result is not None and result is not False:
                 return result
+        except ProcessExited:
+            raise
         except Exception as exc:  # probes may fail while a process starts
             last_error = exc
         if time.monotonic() >= deadline:
@@ -181,7 +189,7 @@ class ManagedProcess:
 
         def probe() -> bool:
             if self.popen is not None and self.popen.poll() is not None:
-                raise RuntimeError(
+                raise ProcessExited(
                     f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}"
                 )
             return http_ok(self.health_url, timeout=max(interval, 1.0))
@@ -560,11 +568,13 @@ def collector_process(
     state_dir: Path,
     *,
     pid_file: Path | None = None,
+    extra_args: Sequence[str] = (),
 ) -> ManagedProcess:
-    """A Collector of any role: the configs are merged in order (`--config` repeated)."""
+    """A Collector of any role: the configs are merged in order (`--config` repeated);
+    ``extra_args`` such as `--feature-gates=...` follow them."""
     return ManagedProcess(
         name,
-        [str(binary), *(f"--config={path}" for path in configs)],
+        [str(binary), *(f"--config={path}" for path in configs), *extra_args],
         env=env,
         log_path=state_dir / f"{name}.log",
         health_url=f"http://127.0.0.1:{ports.health}/",
