@@ -121,8 +121,9 @@ class ManagedProcess:
     ``env`` is added to this process's environment, or, with ``inherit_env=False``, is the
     whole environment (callers that must keep the outer shell's OTEL_* settings out).
     stdout goes to ``log_path``, stderr too unless ``stderr_path`` names its own file.
-    ``pid_file`` (for `make stack`) records the group leader's pid, so that `down` stops
-    exactly this process and its children.
+    The logs are appended to (a restarted program keeps its history) unless
+    ``append_logs=False``. ``pid_file`` (for `make stack`) records the group leader's pid, so
+    that `down` stops exactly this process and its children.
     """
 
     def __init__(
@@ -137,6 +138,7 @@ class ManagedProcess:
         pid_file: Path | None = None,
         inherit_env: bool = True,
         stderr_path: Path | None = None,
+        append_logs: bool = True,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -147,6 +149,7 @@ class ManagedProcess:
         self.cwd = cwd
         self.pid_file = pid_file
         self.inherit_env = inherit_env
+        self.append_logs = append_logs
         self.popen: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None
 
@@ -154,10 +157,11 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.cwd.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env} if self.inherit_env else dict(self.env)
+        mode = "ab" if self.append_logs else "wb"
         with contextlib.ExitStack() as files:
-            stdout = files.enter_context(self.log_path.open("ab"))
+            stdout = files.enter_context(self.log_path.open(mode))
             stderr = (
-                files.enter_context(self.stderr_path.open("ab"))
+                files.enter_context(self.stderr_path.open(mode))
                 if self.stderr_path is not None
                 else subprocess.STDOUT
             )
@@ -222,8 +226,9 @@ class ManagedProcess:
         """SIGKILL to the process group, no chance to flush: a crash."""
         if self.popen is None:
             return self.returncode
-        _signal_group(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(timeout=10)
+        if self.popen.poll() is None:  # once reaped, its pid may belong to someone else
+            _signal_group(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=10)
         return self._forget()
 
     def _forget(self) -> int | None:
@@ -618,6 +623,7 @@ def service_process(
     health_path: str = "/healthz",
     inherit_env: bool = True,
     stderr_path: Path | None = None,
+    append_logs: bool = True,
     pid_file: Path | None = None,
 ) -> ManagedProcess:
     """`agent-runtime serve` (or ``argv``) listening on ``port`` (``PORT`` in ``env``)."""
@@ -630,6 +636,7 @@ def service_process(
         cwd=cwd,
         inherit_env=inherit_env,
         stderr_path=stderr_path,
+        append_logs=append_logs,
         pid_file=pid_file,
     )
 
