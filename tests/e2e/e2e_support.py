@@ -276,6 +276,14 @@ def decision_is_linked(
     )
 
 
+def http_status(url: str) -> int:
+    """The status ``url`` answers with, 0 when nothing answers."""
+    try:
+        return httpx.get(url, timeout=5).status_code
+    except httpx.TransportError:
+        return 0
+
+
 def prom_query(stack: Backends, expr: str) -> list[dict[str, Any]]:
     response = httpx.get(f"{stack.prometheus_api}/api/v1/query", params={"query": expr}, timeout=5)
     response.raise_for_status()

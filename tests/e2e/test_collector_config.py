@@ -184,6 +184,15 @@ def test_the_agent_routes_every_span_by_trace_id_from_a_persistent_queue(name: s
     assert logs["logs/audit"]["exporters"] == ["file/audit"]
 
 
+@pytest.mark.parametrize("name", ["default", "agent"])
+def test_the_audit_sink_writes_before_it_acknowledges(name: str) -> None:
+    """With rotation the file exporter writes each export through to the file; without it,
+    it buffers them for flush_interval, and a crash would lose acknowledged records."""
+    audit = _config(name)["exporters"]["file/audit"]
+    assert audit["rotation"]["max_megabytes"], audit
+    assert "flush_interval" not in audit and "compression" not in audit, audit
+
+
 def test_the_gateway_decides_whole_traces_after_the_human() -> None:
     config = _config("gateway")
     assert set(config["service"]["pipelines"]) == {"traces"}  # no metrics, no audit records

@@ -1,7 +1,7 @@
 """The service end to end through the real Collector into Jaeger, Prometheus and the audit file.
 
 The service runs as a process (`agent-runtime serve`) exporting OTLP/gRPC to the Collector;
-these tests speak only its HTTP contract (DESIGN.md §5) and then read the backends' own
+these tests speak only its HTTP contract (the README's table) and then read the backends' own
 APIs: Jaeger's /api/traces/{id}, Prometheus' /api/v1/query, the Collector's audit file.
 Everything waits by polling with a deadline. The outage tests stop Jaeger and kill the
 Collector, then bring them back on the same ports and state, for the tests that follow.
@@ -130,7 +130,7 @@ async def test_prometheus_has_the_service_metrics_and_every_dashboard_panel_has_
     assert failed.status_code == 200 and failed.names()[-1:] == ["done"], failed.names()
     assert failed.of("error"), failed.names()
 
-    # The service's own instruments (DESIGN.md §7), as Prometheus names them.
+    # The service's own instruments (src/telemetry/names.py), as Prometheus names them.
     for expr in (
         'agent_runtime_agent_switches_total{agent_runtime_switch_from="orchestrator",'
         'agent_runtime_switch_to="coder",agent_runtime_switch_trigger="orchestrator"}',
