@@ -171,6 +171,9 @@ def test_the_agent_routes_every_span_by_trace_id_from_a_persistent_queue(name: s
     assert exporter["routing_key"] == "traceID"
     queue = exporter["sending_queue"]
     assert queue["enabled"] is True
+    # One consumer keeps the batches in the order their spans ended: a trace's root span,
+    # after which the gateway decides, never overtakes the rest of the trace.
+    assert queue["num_consumers"] == 1
     assert queue["storage"] in config["extensions"]
     assert _type(queue["storage"]) == "file_storage"
     # No second, in-memory queue per gateway: a batch leaves the persistent queue only when

@@ -145,7 +145,8 @@ def received(tiers: Tiers) -> dict[str, dict[int, set[str]]]:
 
 
 def jaeger_snapshot(tiers: Tiers, trace_ids: set[str]) -> dict[str, list[str]]:
-    """trace id -> the span ids Jaeger has for it (a list: a span stored twice shows twice)."""
+    """trace id -> the span ids Jaeger has for it, sorted (a list: a span stored twice shows
+    twice; Jaeger returns a trace's spans in no fixed order)."""
     snapshot: dict[str, list[str]] = {}
     with httpx.Client(base_url=tiers.jaeger_api, timeout=5) as client:
         for trace_id in trace_ids:
@@ -155,7 +156,9 @@ def jaeger_snapshot(tiers: Tiers, trace_ids: set[str]) -> dict[str, list[str]]:
                 continue
             response.raise_for_status()
             data = response.json().get("data") or []
-            snapshot[trace_id] = [hex_id(s["spanID"]) for trace in data for s in trace["spans"]]
+            snapshot[trace_id] = sorted(
+                hex_id(s["spanID"]) for trace in data for s in trace["spans"]
+            )
     return snapshot
 
 
@@ -252,11 +255,13 @@ class Sent:
     """The requests of one test, by kind, with the decision requests' own trace ids."""
 
     flows: dict[str, list[Flow]] = field(default_factory=lambda: defaultdict(list))
+    ended: dict[str, float] = field(default_factory=dict)  # trace id -> when its stream ended
 
     def add(self, kind: str, flow: Flow) -> None:
         if kind != "error":  # the [fail] requests end with an error event, on purpose
             flow.assert_ok()
         self.flows[kind].append(flow)
+        self.ended[flow.correlation_id] = time.monotonic()
 
     def trace_ids(self, *kinds: str) -> set[str]:
         return {f.correlation_id for kind in kinds for f in self.flows[kind]}
@@ -450,25 +455,42 @@ async def test_a_gateway_killed_under_load_loses_only_its_undecided_traces(
     snapshot = await asyncio.to_thread(
         wait_jaeger_stable, tiers, streams, {trace_id: found[trace_id][1] for trace_id in survivors}
     )
+
+    def phase(trace_id: str) -> str:
+        """When the request ended: before the kill, while gateway 1 was down, after."""
+        ended = sent.ended[trace_id]
+        if ended < marks["kill"]:
+            return "before"
+        return "down" if ended < marks["healthy"] else "after"
+
     outcome: dict[int, dict[str, int]] = {}
+    lost_by_phase: dict[str, int] = defaultdict(int)
     for index, trace_ids in sorted(by_gateway.items()):
         counts = {"whole": 0, "partial": 0, "missing": 0, "duplicated": 0}
         for trace_id in trace_ids:
             in_jaeger, received_ids = snapshot[trace_id], found[trace_id][index]
             if set(in_jaeger) == received_ids:
                 counts["whole"] += 1
-            elif in_jaeger:
-                counts["partial"] += 1
             else:
-                counts["missing"] += 1
+                counts["partial" if in_jaeger else "missing"] += 1
+                lost_by_phase[phase(trace_id)] += 1
             counts["duplicated"] += len(in_jaeger) != len(set(in_jaeger))
         outcome[index + 1] = counts
+    sent_to_1 = defaultdict(int)
+    for trace_id in by_gateway[0]:
+        sent_to_1[phase(trace_id)] += 1
     downtime, start_s = marks["healthy"] - marks["kill"], marks["healthy"] - marks["restart"]
-    measured = {"downtime_s": round(downtime, 1), "by_gateway": outcome}
+    measured = {
+        "downtime_s": round(downtime, 1),
+        "by_gateway": outcome,
+        "gateway_1_by_phase": dict(sent_to_1),
+        "lost_by_phase": dict(lost_by_phase),
+    }
     record_property("gateway_kill", measured)
     print(
         f"\ngateway kill: {len(streams)} must-keep traces in {elapsed:.1f} s; gateway 1 down "
-        f"{downtime:.1f} s (its start took {start_s:.1f} s); by gateway: {outcome}"
+        f"{downtime:.1f} s (its start took {start_s:.1f} s); by gateway: {outcome}; routed to "
+        f"gateway 1 by when they ended: {dict(sent_to_1)}, not whole: {dict(lost_by_phase)}"
     )
 
     # The surviving gateway's traces are all there, whole.
