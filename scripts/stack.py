@@ -121,7 +121,10 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(_args: argparse.Namespace) -> int:
-    for pid_file in sorted(STACK_DIR.glob("*.pid")):
+    # In the reverse of the start order (the pid files were written as each one started):
+    # the services first, so that their last telemetry still finds a Collector.
+    pid_files = sorted(STACK_DIR.glob("*.pid"), key=lambda path: path.stat().st_mtime_ns)
+    for pid_file in reversed(pid_files):
         try:
             pid = int(pid_file.read_text().strip())
         except ValueError:
