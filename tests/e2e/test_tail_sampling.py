@@ -1,8 +1,9 @@
-"""The production overlay: tail sampling keeps errors and HITL traces, metrics stay exact.
+"""Tail sampling on one machine (the overlay): the kept traces by policy, metrics exact.
 
 A second Collector runs otel-collector.yaml plus deploy/collector/otel-collector.tail-sampling.yaml
-(decision wait 1 s, 0 % of the ordinary traces), exporting to the session's Jaeger, with a
-second service process pointed at it.
+(decided 1 s after the root span, 0 % of the other traces), exporting to the session's Jaeger,
+with a second service process pointed at it. The policies themselves are checked one by one
+with hand-made traces in test_sampling_policies.py; the gateway tier in test_tiers.py.
 """
 
 from __future__ import annotations
@@ -14,8 +15,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e_support import SERVICE_ENTRY_POINT, ManagedProcess, TelemetryStack, stackctl, wait_until
-from test_pipeline import ASK, CREATE, FAIL, jaeger_trace, run_flow, wait_for_trace
+from e2e_support import (
+    ASK,
+    CREATE,
+    FAIL,
+    SERVICE_ENTRY_POINT,
+    TelemetryStack,
+    jaeger_trace,
+    run_flow,
+    wait_for_trace,
+    wait_until,
+)
+from scripts import processes
 
 pytestmark = pytest.mark.e2e
 
@@ -34,45 +45,36 @@ def sampled_service(
 ) -> Iterator[SampledService]:
     if not SERVICE_ENTRY_POINT.exists():
         pytest.fail(f"{SERVICE_ENTRY_POINT} is missing: run `uv sync` (make sync) first")
-    ports = stackctl.Ports.free()
+    pool = processes.PortPool()
+    ports = processes.CollectorPorts.free(pool)
+    service_port = pool.take()
     state = tmp_path_factory.mktemp("tail-sampling")
     collector_env = {
-        **stackctl.collector_env(ports, state / "collector"),
-        "OTELCOL_JAEGER_ENDPOINT": f"127.0.0.1:{telemetry_stack.ports.jaeger_otlp_grpc}",
-        "OTELCOL_TAIL_SAMPLING_DECISION_WAIT": "1s",
+        **processes.collector_env(ports, state / "collector", jaeger=telemetry_stack.ports.jaeger),
+        "OTELCOL_TAIL_SAMPLING_WAIT_AFTER_ROOT": "1s",
         "OTELCOL_TAIL_SAMPLING_PERCENTAGE": "0",
     }
-    collector = ManagedProcess(
-        "collector (tail sampling)",
-        [
-            str(collector_binary),
-            f"--config={stackctl.COLLECTOR_CONFIG}",
-            f"--config={stackctl.TAIL_SAMPLING_OVERLAY}",
-        ],
-        env=collector_env,
-        log_path=state / "collector.log",
-        health_url=f"http://127.0.0.1:{ports.collector_health}/",
+    collector = processes.collector_process(
+        "collector-tail-sampling",
+        collector_binary,
+        [processes.COLLECTOR_CONFIG, processes.TAIL_SAMPLING_OVERLAY],
+        collector_env,
+        ports,
+        state,
     )
-    service = ManagedProcess(
-        "agent-runtime (tail sampling)",
-        [str(SERVICE_ENTRY_POINT), "serve"],
-        env=stackctl.service_env(ports, state / "data"),
-        log_path=state / "agent-runtime.log",
-        health_url=f"http://127.0.0.1:{ports.service}/healthz",
+    service = processes.service_process(
+        "agent-runtime-tail-sampling",
+        service_port,
+        processes.service_env(service_port, state / "data", ports.otlp_grpc),
+        state / "agent-runtime.log",
     )
-    started: list[ManagedProcess] = []
+    processes.start_all([collector, service], timeout=60)
     try:
-        for proc in (collector, service):
-            proc.start()
-            started.append(proc)
-            proc.wait_healthy(timeout=60)
         yield SampledService(
-            f"http://127.0.0.1:{ports.service}",
-            f"http://127.0.0.1:{ports.collector_prometheus}/metrics",
+            f"http://127.0.0.1:{service_port}", f"http://127.0.0.1:{ports.prometheus}/metrics"
         )
     finally:
-        for proc in reversed(started):
-            proc.stop()
+        processes.stop_all([collector, service])
 
 
 def _span_metric_calls(metrics_url: str, span_name: str) -> float:
@@ -86,28 +88,29 @@ def _span_metric_calls(metrics_url: str, span_name: str) -> float:
     return total
 
 
-async def test_errors_and_hitl_traces_are_kept_the_rest_sampled_metrics_exact(
+async def test_errors_and_rejected_traces_are_kept_the_rest_sampled_metrics_exact(
     sampled_service: SampledService, telemetry_stack: TelemetryStack
 ) -> None:
     url = sampled_service.base_url
-    hitl = await run_flow(url, CREATE)
-    hitl.assert_ok()
+    rejected = await run_flow(url, CREATE, decision="REJECT")
+    approved = await run_flow(url, CREATE, decision="APPROVE")
     ordinary = [await run_flow(url, ASK) for _ in range(5)]
-    for flow in ordinary:
+    for flow in (rejected, approved, *ordinary):
         flow.assert_ok()
-    # Sent last: once this error trace is in Jaeger, the ordinary traces (which ended
+    # Sent last: once this error trace is in Jaeger, the others (whose root spans arrived
     # earlier and were decided earlier) would be there too, had they been kept.
     failed = await run_flow(url, FAIL)
     assert failed.of("error"), failed.names()
 
     wait_for_trace(
         telemetry_stack,
-        hitl.correlation_id,
+        rejected.correlation_id,
         span_names=["POST /agent/message/stream", "invoke_agent coder", "execute_tool write_file"],
         events=["hitl.approval_requested", "hitl.decision_made"],
     )
     wait_for_trace(telemetry_stack, failed.correlation_id, span_names=["agent.request"])
-    for flow in ordinary:
+    # A human who approved is no reason to keep a trace: at 0 %, it goes like the others.
+    for flow in (approved, *ordinary):
         assert jaeger_trace(telemetry_stack, flow.correlation_id) is None, flow.correlation_id
 
     # span_metrics sits before the sampler: it counted every ordinary trace's agent span.

@@ -1,4 +1,5 @@
-"""Helpers of the reliability suite: scale knobs, the real CLI server as a subprocess,
+"""Helpers of the reliability suite: scale knobs, the real CLI server as a subprocess
+(started by scripts.processes, the module the stack, the e2e tests and the benchmarks share),
 SSE over httpx, trace-completeness checks and a secret scanner.
 
 Short forms run in ``make test``; ``AGENT_RUNTIME_SOAK=1`` (``make soak``) scales every
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +27,8 @@ import httpx
 import psutil
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
+from scripts import processes
+from scripts.processes import free_port
 
 from tests.support.server import SSE, sse_events
 
@@ -39,12 +41,6 @@ PROVIDER_KEY = "sk-reliabilityprovider0123456789abcdefXYZ"
 def scale(short: int, soak: int) -> int:
     """``short`` in ``make test``, ``soak`` under ``AGENT_RUNTIME_SOAK=1``."""
     return soak if SOAK else short
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def poll(predicate: Any, *, timeout_s: float, what: str, every_s: float = 0.01) -> Any:
@@ -98,6 +94,7 @@ def service_env(data_dir: Path, port: int, **overrides: str) -> dict[str, str]:
 class ServiceProcess:
     """``agent-runtime serve`` in a subprocess; stdout and stderr go to files."""
 
+    managed: processes.ManagedProcess
     process: subprocess.Popen[bytes]
     url: str
     stdout_path: Path
@@ -121,50 +118,43 @@ class ServiceProcess:
         return self.stderr_path.read_text(errors="replace")
 
     def kill9(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
+        self.managed.kill()
 
     def stop(self, timeout_s: float = 20.0) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                return self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-                raise
-        return int(self.process.returncode)
+        """SIGTERM, then SIGKILL at the deadline; the exit code."""
+        code = self.managed.stop(timeout=timeout_s)
+        return int(code if code is not None else self.process.returncode)
 
 
 def start_service(
     workdir: Path, data_dir: Path, *, name: str = "svc", startup_s: float = 30.0, **env: str
 ) -> ServiceProcess:
-    """Start the CLI server and wait (polling ``/healthz`` with a deadline) until it answers."""
+    """Start the CLI server and wait (polling ``/readyz`` with a deadline) until it answers."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     out, err = workdir / f"{name}.stdout", workdir / f"{name}.stderr"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen(
-            [str(CLI), "serve"],
-            env=service_env(data_dir, port, **env),
-            stdout=stdout,
-            stderr=stderr,
-            stdin=subprocess.DEVNULL,
-            cwd=workdir,
-        )
-    service = ServiceProcess(process, f"http://127.0.0.1:{port}", out, err)
+    managed = processes.service_process(
+        name,
+        port,
+        service_env(data_dir, port, **env),
+        out,
+        argv=[str(CLI), "serve"],
+        cwd=workdir,
+        health_path="/readyz",
+        inherit_env=False,
+        stderr_path=err,
+        append_logs=False,
+    )
+    managed.start()
+    assert managed.popen is not None
+    service = ServiceProcess(managed, managed.popen, f"http://127.0.0.1:{port}", out, err)
     if "AGENT_RUNTIME_INTERNAL_KEY" in env:
         service.headers["X-Internal-Auth"] = env["AGENT_RUNTIME_INTERNAL_KEY"]
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"service exited {process.returncode}: {service.stderr()[-2000:]}")
-        try:
-            return httpx.get(f"{service.url}/readyz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    poll(ready, timeout_s=startup_s, what="the service to become ready", every_s=0.02)
+    try:
+        managed.wait_healthy(timeout=startup_s, interval=0.02)
+    except (TimeoutError, processes.ProcessExited) as exc:
+        managed.kill()
+        raise AssertionError(f"the service did not become ready: {exc}") from None
     return service
 
 
@@ -174,9 +164,7 @@ def running_service(workdir: Path, data_dir: Path, **kwargs: Any) -> Iterator[Se
     try:
         yield service
     finally:
-        if service.process.poll() is None:
-            service.process.kill()
-            service.process.wait(timeout=10)
+        service.managed.kill()
 
 
 # --- conversations ------------------------------------------------------------------------
