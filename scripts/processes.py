@@ -1,13 +1,16 @@
-"""Start, watch and stop agent-runtime and the programs of its telemetry pipeline.
+"""Start, watch and stop agent-runtime, its PostgreSQL store and the programs of its
+telemetry pipeline.
 
 Every caller that runs them as processes uses this module: `make stack` (scripts/stack.py),
-the e2e tests (tests/e2e), the reliability tests (tests/reliability/support.py) and the
-benchmarks (bench/service.py). Each program is a :class:`ManagedProcess`: started in its own
-process group with its environment and log file, polled on a health URL until a deadline,
-stopped with SIGTERM and, past a deadline, SIGKILL. The builders below make the process of
+the e2e tests (tests/e2e), the reliability tests (tests/reliability/support.py), the tests'
+PostgreSQL fixtures (tests/support/postgres.py) and the benchmarks (bench/service.py). Each
+program is a :class:`ManagedProcess`: started in its own process group with its environment
+and log file, polled on a health URL until a deadline, stopped with SIGTERM (or the signal
+its program asks for) and, past a deadline, SIGKILL. The builders below make the process of
 each program (the service, the Collector in any of its roles, Jaeger, Prometheus, HAProxy in
-front of service replicas) and the two stacks made of them: one Collector
-(:func:`single_stack`), or agent and gateway tiers (:func:`tiered_stack`, docs/pipeline.md).
+front of service replicas, a PostgreSQL server: :func:`postgres_server`) and the two stacks
+made of them: one Collector (:func:`single_stack`), or agent and gateway tiers
+(:func:`tiered_stack`, docs/pipeline.md).
 
 Standard library only, so that `make stack-down` runs it before the project's environment
 exists. Importable as ``scripts.processes`` from the repository root: pytest puts the root
