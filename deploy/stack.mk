@@ -7,11 +7,18 @@
 #                             Collectors that tail-sample whole traces (docs/pipeline.md)
 #   STACK_ARGS=--tail-sampling  one Collector with tail sampling in front of Jaeger
 #   STACK_ARGS=--no-service     only the backends; run `make serve` yourself
+#   DATABASE_URL=postgresql://user:pass@host:5432/db   the service (every host) stores its
+#                             data there instead of its embedded SQLite file
+#   POSTGRES=1                start a local PostgreSQL (Debian's, cluster in .stack/postgres,
+#                             127.0.0.1:5432; STACK_ARGS=--postgres-port=N to move it) and run
+#                             the service on it; its URL is in .stack/postgres.url
 STACK_ARGS ?=
 TIERS ?=
+POSTGRES ?=
 
 stack: sync
-	@$(UV) run --frozen python -m scripts.stack up $(if $(TIERS),--tiers $(TIERS)) $(STACK_ARGS)
+	@$(UV) run --frozen python -m scripts.stack up $(if $(TIERS),--tiers $(TIERS)) \
+		$(if $(POSTGRES),--postgres) $(STACK_ARGS)
 
 stack-down:
 	@python3 -m scripts.stack down

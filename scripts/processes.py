@@ -1,13 +1,16 @@
-"""Start, watch and stop agent-runtime and the programs of its telemetry pipeline.
+"""Start, watch and stop agent-runtime, its PostgreSQL store and the programs of its
+telemetry pipeline.
 
 Every caller that runs them as processes uses this module: `make stack` (scripts/stack.py),
-the e2e tests (tests/e2e), the reliability tests (tests/reliability/support.py) and the
-benchmarks (bench/service.py). Each program is a :class:`ManagedProcess`: started in its own
-process group with its environment and log file, polled on a health URL until a deadline,
-stopped with SIGTERM and, past a deadline, SIGKILL. The builders below make the process of
+the e2e tests (tests/e2e), the reliability tests (tests/reliability/support.py), the tests'
+PostgreSQL fixtures (tests/support/postgres.py) and the benchmarks (bench/service.py). Each
+program is a :class:`ManagedProcess`: started in its own process group with its environment
+and log file, polled on a health URL until a deadline, stopped with SIGTERM (or the signal
+its program asks for) and, past a deadline, SIGKILL. The builders below make the process of
 each program (the service, the Collector in any of its roles, Jaeger, Prometheus, HAProxy in
-front of service replicas) and the two stacks made of them: one Collector
-(:func:`single_stack`), or agent and gateway tiers (:func:`tiered_stack`, docs/pipeline.md).
+front of service replicas, a PostgreSQL server: :func:`postgres_server`) and the two stacks
+made of them: one Collector (:func:`single_stack`), or agent and gateway tiers
+(:func:`tiered_stack`, docs/pipeline.md).
 
 Standard library only, so that `make stack-down` runs it before the project's environment
 exists. Importable as ``scripts.processes`` from the repository root: pytest puts the root
@@ -18,19 +21,25 @@ runs as ``python -m scripts.stack``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import pwd
+import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 COLLECTOR_CONFIG = REPO / "otel-collector.yaml"
@@ -122,8 +131,16 @@ class ManagedProcess:
     whole environment (callers that must keep the outer shell's OTEL_* settings out).
     stdout goes to ``log_path``, stderr too unless ``stderr_path`` names its own file.
     The logs are appended to (a restarted program keeps its history) unless
-    ``append_logs=False``. ``pid_file`` (for `make stack`) records the group leader's pid, so
-    that `down` stops exactly this process and its children.
+    ``append_logs=False``. ``pid_file`` (for `make stack`) records the group leader's pid and
+    how to stop it (:class:`PidRecord`), so that `down` stops exactly this process and its
+    children, the way the program asks to be stopped.
+
+    Most programs are stopped by SIGTERM to their whole group. A server that manages its own
+    children (PostgreSQL) is stopped by ``stop_signal`` to the leader alone
+    (``stop_leader_only``): the leader tells its children. ``probe`` replaces the HTTP check
+    of ``health_url`` for a program that speaks no HTTP (``health_url`` then only names what
+    is probed in messages). ``user`` runs the program as that OS user (its own group, no
+    supplementary groups), for a program that refuses to run as root.
     """
 
     def __init__(
@@ -139,6 +156,10 @@ class ManagedProcess:
         inherit_env: bool = True,
         stderr_path: Path | None = None,
         append_logs: bool = True,
+        stop_signal: signal.Signals = signal.SIGTERM,
+        stop_leader_only: bool = False,
+        probe: Callable[[], bool] | None = None,
+        user: str | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -150,6 +171,10 @@ class ManagedProcess:
         self.pid_file = pid_file
         self.inherit_env = inherit_env
         self.append_logs = append_logs
+        self.stop_signal = stop_signal
+        self.stop_leader_only = stop_leader_only
+        self.probe = probe
+        self.user = user
         self.popen: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None
 
@@ -173,11 +198,13 @@ class ManagedProcess:
                 stdout=stdout,
                 stderr=stderr,
                 start_new_session=True,
+                **run_as(self.user),
             )
         self.returncode = None
         if self.pid_file is not None:
             self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-            self.pid_file.write_text(f"{self.popen.pid}\n")
+            record = PidRecord(self.popen.pid, self.stop_signal, self.stop_leader_only)
+            self.pid_file.write_text(record.text())
 
     @property
     def pid(self) -> int:
@@ -196,6 +223,8 @@ class ManagedProcess:
                 raise ProcessExited(
                     f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}"
                 )
+            if self.probe is not None:
+                return self.probe()
             return http_ok(self.health_url, timeout=max(interval, 1.0))
 
         try:
@@ -205,8 +234,9 @@ class ManagedProcess:
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}\n--- {self.log_path} ---\n{self.log_tail()}") from None
 
-    def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM to the process group, SIGKILL if the leader is still there at the deadline.
+    def stop(self, timeout: float = 15.0, *, sig: signal.Signals | None = None) -> int | None:
+        """The stop signal (``sig``, else :attr:`stop_signal`) to the process group, or to the
+        leader alone; SIGKILL to the group if the leader is still there at the deadline.
 
         Returns the exit code (None when it was never started). The leader is waited for
         directly, not polled, so a caller timing the shutdown measures the process itself.
@@ -214,7 +244,12 @@ class ManagedProcess:
         if self.popen is None:
             return self.returncode
         if self.popen.poll() is None:
-            _signal_group(self.popen.pid, signal.SIGTERM)
+            stop_signal = self.stop_signal if sig is None else sig
+            if self.stop_leader_only:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.popen.pid, stop_signal)
+            else:
+                _signal_group(self.popen.pid, stop_signal)
             try:
                 self.popen.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -292,13 +327,68 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
-def stop_group(pgid: int, timeout: float = 15.0) -> None:
-    """SIGTERM to a process group that is not our child (`make stack-down`), then SIGKILL."""
-    _signal_group(pgid, signal.SIGTERM)
+@dataclass(frozen=True)
+class PidRecord:
+    """What a pid file of `make stack` holds: the group leader, and how it asks to be stopped.
+
+    The file's first line is the pid; a second line ``<SIGNAL> leader`` or ``<SIGNAL> group``
+    is written only when the program is not stopped by SIGTERM to its group, so the files of
+    the other programs keep their one-line form.
+    """
+
+    pid: int
+    stop_signal: signal.Signals = signal.SIGTERM
+    leader_only: bool = False
+
+    def text(self) -> str:
+        if self.stop_signal == signal.SIGTERM and not self.leader_only:
+            return f"{self.pid}\n"
+        target = "leader" if self.leader_only else "group"
+        return f"{self.pid}\n{self.stop_signal.name} {target}\n"
+
+    @classmethod
+    def read(cls, path: Path) -> PidRecord | None:
+        """The record in ``path``; None when it is missing or not one (nothing to stop)."""
+        try:
+            lines = path.read_text().split("\n")
+        except OSError:
+            return None
+        first = lines[0].strip()
+        if not first.isdigit() or int(first) <= 1:
+            return None
+        how = lines[1].split() if len(lines) > 1 else []
+        if not how:
+            return cls(int(first))
+        try:
+            stop_signal = signal.Signals[how[0]]
+        except KeyError:
+            return None
+        return cls(int(first), stop_signal, how[1:] == ["leader"])
+
+
+def stop_recorded(record: PidRecord, timeout: float = 15.0) -> None:
+    """Stop a process group that is not our child (`make stack-down`) as its record says,
+    then SIGKILL the group if any of it is still there at the deadline."""
+    if record.leader_only:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(record.pid, record.stop_signal)
+    else:
+        _signal_group(record.pid, record.stop_signal)
     try:
-        wait_until(lambda: not group_alive(pgid), timeout=timeout, what=f"process group {pgid}")
+        wait_until(
+            lambda: not group_alive(record.pid), timeout=timeout, what=f"process group {record.pid}"
+        )
     except TimeoutError:
-        _signal_group(pgid, signal.SIGKILL)
+        _signal_group(record.pid, signal.SIGKILL)
+
+
+def run_as(user: str | None) -> dict[str, Any]:
+    """The keyword arguments of :class:`subprocess.Popen` that run a program as ``user`` (its
+    own uid and primary group, no supplementary groups); none for ``None`` (as we are)."""
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
 # --- the programs' binaries ------------------------------------------------------------------
@@ -737,6 +827,396 @@ def balancer_process(
     )
 
 
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+POSTGRES_INSTALL_ROOT = Path("/usr/lib/postgresql")
+# The programs of an installation this module runs (Debian: postgresql-NN and its client).
+POSTGRES_TOOLS = ("initdb", "postgres", "pg_isready", "psql")
+# initdb and postgres refuse to run as root; as root they run as the user Debian's package makes.
+POSTGRES_OS_USER = "postgres"
+POSTGRES_ROLE = "agent_runtime"
+POSTGRES_DATABASE = "agent_runtime"
+POSTGRES_STACK_PORT = 5432
+# pg_ctl's shutdown modes, as the signal each sends to the postmaster.
+POSTGRES_STOP_SIGNALS = {
+    "smart": signal.SIGTERM,  # waits for every client to disconnect
+    "fast": signal.SIGINT,  # ends the sessions, rolls back open transactions, checkpoints
+    "immediate": signal.SIGQUIT,  # no checkpoint: the next start runs crash recovery
+}
+# sun_path holds 108 bytes; the socket is <dir>/.s.PGSQL.<port>.
+_SOCKET_PATH_MAX = 107
+
+
+def postgres_bindir(root: Path = POSTGRES_INSTALL_ROOT) -> Path:
+    """The newest ``<root>/<major>/bin`` that holds the server and its client (Debian keeps
+    them off PATH); else the directory of an ``initdb`` on PATH that does."""
+    found: list[tuple[tuple[int, ...], Path]] = []
+    for bindir in root.glob("*/bin"):
+        version = bindir.parent.name.split(".")  # "16", or "9.6" before PostgreSQL 10
+        if all(part.isdigit() for part in version) and _has_postgres_tools(bindir):
+            found.append((tuple(int(part) for part in version), bindir))
+    if found:
+        return max(found)[1]
+    on_path = shutil.which("initdb")
+    if on_path is not None and _has_postgres_tools(Path(on_path).resolve().parent):
+        return Path(on_path).resolve().parent
+    raise FileNotFoundError(
+        f"no PostgreSQL server under {root}/*/bin nor on PATH: run deploy/ci-prereqs.sh "
+        "(apt-get install postgresql)"
+    )
+
+
+def _has_postgres_tools(bindir: Path) -> bool:
+    return all(os.access(bindir / tool, os.X_OK) for tool in POSTGRES_TOOLS)
+
+
+def postgres_os_user() -> str | None:
+    """Who runs initdb and the server: ``postgres`` when we are root, else we (None)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(POSTGRES_OS_USER)
+    except KeyError:
+        raise FileNotFoundError(
+            f"running as root, and there is no {POSTGRES_OS_USER!r} user to run PostgreSQL as "
+            "(initdb refuses root; Debian's postgresql package creates that user)"
+        ) from None
+    return POSTGRES_OS_USER
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``: what may be printed or logged."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+@dataclass
+class PostgresServer:
+    """One PostgreSQL server of this machine's installation, on a cluster of its own.
+
+    It listens on 127.0.0.1:``port`` only, with its Unix socket inside its data directory
+    (never in the system's /var/run/postgresql), and asks every client for the password of
+    its one role, ``agent_runtime`` (a superuser: it creates and drops the tests'
+    databases). :meth:`url` is the ``DATABASE_URL`` the service reads. The admin helpers
+    (:meth:`psql`, :meth:`create_database`, ...) run the installation's own ``psql`` over the
+    same TCP address, with the password in the environment, never on a command line.
+
+    Made by :func:`postgres_server`; the server process itself is :attr:`process`, a
+    :class:`ManagedProcess` stopped by a signal to the postmaster alone (pg_ctl's modes), so
+    `make stack-down` stops it as cleanly as :meth:`stop` does.
+    """
+
+    bindir: Path
+    data_dir: Path
+    port: int
+    password: str
+    process: ManagedProcess
+    os_user: str | None = None
+    role: str = POSTGRES_ROLE
+    database: str = POSTGRES_DATABASE
+    temporary: bool = False
+
+    def url(self, database: str | None = None) -> str:
+        """``postgresql://agent_runtime:<password>@127.0.0.1:<port>/<database>``."""
+        name = self.database if database is None else database
+        quote = urllib.parse.quote
+        return (
+            f"postgresql://{quote(self.role, safe='')}:{quote(self.password, safe='')}"
+            f"@127.0.0.1:{self.port}/{quote(name, safe='')}"
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.process.running
+
+    def accepting(self) -> bool:
+        """True when the server accepts connections (pg_isready, no authentication)."""
+        result = subprocess.run(
+            [
+                str(self.bindir / "pg_isready"),
+                "--quiet",
+                "--host=127.0.0.1",
+                f"--port={self.port}",
+                "--timeout=2",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            check=False,
+        )
+        return result.returncode == 0
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server and wait until it accepts connections, then create
+        :attr:`database` if the cluster has none yet.
+
+        After a crash (:meth:`kill`, or ``immediate`` mode) the server runs crash recovery
+        first, within the same deadline. A server that exits while starting (its port taken,
+        a broken data directory) fails at once with the tail of its log.
+        """
+        if self.running:
+            raise RuntimeError(f"PostgreSQL on port {self.port} is already running")
+        self.process.start()
+        try:
+            self.process.wait_healthy(timeout=timeout, interval=0.05)
+            if not self.database_exists(self.database):
+                self.create_database(self.database)
+        except BaseException:
+            self.process.kill()
+            raise
+
+    def stop(self, mode: str = "fast", timeout: float = 30.0) -> int | None:
+        """Shut down in one of pg_ctl's modes; SIGKILL to its processes at the deadline.
+
+        ``fast`` (the default) ends every session, rolls back their open transactions and
+        writes a checkpoint: what a restart under load needs. Returns the postmaster's exit
+        code (0 after a clean shutdown).
+        """
+        return self.process.stop(timeout=timeout, sig=POSTGRES_STOP_SIGNALS[mode])
+
+    def kill(self) -> int | None:
+        """SIGKILL to the postmaster and every backend: a crash. The next :meth:`start` runs
+        crash recovery; every transaction committed before it is still there."""
+        return self.process.kill()
+
+    def restart(self, mode: str = "fast", timeout: float = 60.0) -> None:
+        """Stop (``mode``) and start again, on the same port and data directory."""
+        self.stop(mode=mode, timeout=timeout)
+        self.start(timeout=timeout)
+
+    def psql(
+        self,
+        sql: str,
+        *,
+        database: str = "postgres",
+        variables: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> str:
+        """Run ``sql`` as the role in ``database``; its rows, unaligned, ``|`` between values.
+
+        Values go in as psql variables (``:'name'`` a literal, ``:"name"`` an identifier),
+        which psql quotes, never by formatting them into ``sql``. A failing statement raises
+        :class:`subprocess.CalledProcessError` with psql's message (which never holds the
+        password)."""
+        argv = [
+            str(self.bindir / "psql"),
+            "--no-psqlrc",
+            "--quiet",
+            "--no-align",
+            "--tuples-only",
+            "--set=ON_ERROR_STOP=1",
+            "--host=127.0.0.1",
+            f"--port={self.port}",
+            f"--username={self.role}",
+            f"--dbname={database}",
+        ]
+        argv += [f"--set={key}={value}" for key, value in (variables or {}).items()]
+        result = subprocess.run(
+            argv,
+            # From standard input, where psql substitutes variables (it does not in -c).
+            input=sql,
+            env={
+                **os.environ,
+                "PGPASSWORD": self.password,
+                "PGCONNECT_TIMEOUT": str(max(2, int(timeout))),
+            },
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        )
+        return result.stdout.strip()
+
+    def database_exists(self, name: str) -> bool:
+        found = self.psql(
+            "SELECT 1 FROM pg_database WHERE datname = :'name'", variables={"name": name}
+        )
+        return found == "1"
+
+    def create_database(self, name: str, *, template: str = "template0") -> None:
+        """An empty database (``template0`` holds nothing of ours), owned by the role."""
+        self.psql(
+            'CREATE DATABASE :"name" TEMPLATE :"template" OWNER :"role"',
+            variables={"name": name, "template": template, "role": self.role},
+        )
+
+    def drop_database(self, name: str) -> None:
+        """Drop it, ending any session still connected to it (a pool a test left open)."""
+        self.psql('DROP DATABASE IF EXISTS :"name" WITH (FORCE)', variables={"name": name})
+
+    def remove(self) -> None:
+        """Stop the server if it runs, and delete its cluster if it was made for one run."""
+        self.stop()
+        if self.temporary:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def postgres_server(
+    state_dir: Path,
+    *,
+    port: int | None = None,
+    bindir: Path | None = None,
+    durable: bool = True,
+    temporary: bool = False,
+    max_connections: int = 200,
+    pid_file: Path | None = None,
+) -> PostgresServer:
+    """A PostgreSQL server for ``state_dir``, its cluster initialised, not yet started.
+
+    The cluster lives in ``state_dir/postgres`` and its role's password in
+    ``state_dir/postgres.password`` (0600), so a later call with the same ``state_dir`` finds
+    both again (`make stack` keeps its data between runs). When we are root, the server runs
+    as ``postgres``, which must reach its data directory: if it cannot reach
+    ``state_dir/postgres`` (pytest's temporary directories are root's alone), the cluster
+    goes to a directory of the system's temporary directory named after ``state_dir``.
+    ``temporary`` clusters are deleted by :meth:`PostgresServer.remove`.
+
+    ``durable=False`` turns off fsync and full-page writes: a test server's data then
+    survives a crash of the server (every commit is still written before it is
+    acknowledged, so nothing acknowledged is lost when the server is killed), not a crash
+    of the machine. Keep it on where timings are compared (benchmarks) and for data that
+    matters. ``port`` defaults to a free one.
+    """
+    bindir = postgres_bindir() if bindir is None else bindir
+    os_user = postgres_os_user()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = _postgres_data_dir(state_dir, os_user)
+    password_file = state_dir / "postgres.password"
+    if (data_dir / "PG_VERSION").exists():
+        if not password_file.exists():
+            raise FileNotFoundError(
+                f"{data_dir} holds a cluster whose password file {password_file} is gone: "
+                "delete the cluster to start afresh"
+            )
+        password = password_file.read_text().strip()
+    else:
+        password = secrets.token_urlsafe(18)
+        _initdb(bindir, data_dir, password, os_user, durable=durable)
+        password_file.touch(mode=0o600)
+        password_file.write_text(password + "\n")
+    port = free_port() if port is None else port
+    socket_dir = str(data_dir) if len(f"{data_dir}/.s.PGSQL.{port}") <= _SOCKET_PATH_MAX else ""
+    settings = {
+        "listen_addresses": "127.0.0.1",
+        # No socket in /var/run/postgresql (the system's, perhaps another server's); none at
+        # all when the data directory's path is too long for one (clients here use TCP).
+        "unix_socket_directories": socket_dir,
+        "max_connections": str(max_connections),
+    }
+    if not durable:
+        settings |= {"fsync": "off", "full_page_writes": "off"}
+    argv = [str(bindir / "postgres"), "-D", str(data_dir), "-p", str(port)]
+    for key, value in settings.items():
+        argv += ["-c", f"{key}={value}"]
+    server = PostgresServer(
+        bindir=bindir,
+        data_dir=data_dir,
+        port=port,
+        password=password,
+        process=ManagedProcess(
+            "postgres",
+            argv,
+            env={},
+            log_path=state_dir / "postgres.log",
+            health_url=f"postgresql://127.0.0.1:{port}",
+            cwd=data_dir,
+            pid_file=pid_file,
+            stop_signal=POSTGRES_STOP_SIGNALS["fast"],
+            stop_leader_only=True,
+            user=os_user,
+        ),
+        os_user=os_user,
+        temporary=temporary,
+    )
+    server.process.probe = server.accepting
+    return server
+
+
+def _postgres_data_dir(state_dir: Path, os_user: str | None) -> Path:
+    preferred = state_dir / "postgres"
+    if os_user is None:
+        return preferred
+    entry = pwd.getpwnam(os_user)
+    if not preferred.exists():
+        preferred.mkdir(mode=0o700)
+        os.chown(preferred, entry.pw_uid, entry.pw_gid)
+    if _usable_by(os_user, preferred):
+        return preferred
+    if not any(preferred.iterdir()):
+        preferred.rmdir()
+    # Named after the state directory, so the same one finds its cluster again; made here or
+    # refused (a directory someone else made, or a link, could be anything).
+    key = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:16]
+    fallback = Path(tempfile.gettempdir()) / f"agent-runtime-postgres-{key}"
+    with contextlib.suppress(FileExistsError):
+        fallback.mkdir(mode=0o700)
+        os.chown(fallback, entry.pw_uid, entry.pw_gid)
+    info = fallback.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != entry.pw_uid or info.st_mode & 0o077:
+        raise PermissionError(f"{fallback} is not a private directory of {os_user!r}")
+    if not _usable_by(os_user, fallback):
+        raise PermissionError(f"{os_user!r} cannot write {preferred} nor {fallback}")
+    return fallback
+
+
+def _usable_by(os_user: str, path: Path) -> bool:
+    """Whether ``os_user`` can reach and write ``path`` (every parent searchable)."""
+    result = subprocess.run(
+        ["test", "-w", str(path), "-a", "-x", str(path)],
+        stdin=subprocess.DEVNULL,
+        timeout=10,
+        check=False,
+        **run_as(os_user),
+    )
+    return result.returncode == 0
+
+
+def _initdb(
+    bindir: Path, data_dir: Path, password: str, os_user: str | None, *, durable: bool
+) -> None:
+    """A new cluster in ``data_dir``: the role with ``password``, password authentication for
+    every connection (TCP and socket), UTF-8 with the C locale (the same on every machine)."""
+    # initdb reads the password from a file the server's user can open.
+    fd, pwfile = tempfile.mkstemp(prefix="agent-runtime-pwfile-")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(password + "\n")
+        if os_user is not None:
+            entry = pwd.getpwnam(os_user)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        argv = [
+            str(bindir / "initdb"),
+            f"--pgdata={data_dir}",
+            f"--username={POSTGRES_ROLE}",
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-instructions",
+        ]
+        if not durable:
+            argv.append("--no-sync")
+        result = subprocess.run(
+            argv,
+            cwd=data_dir.parent,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            **run_as(os_user),
+        )
+    finally:
+        os.unlink(pwfile)
+    if result.returncode != 0:
+        raise RuntimeError(f"initdb failed ({result.returncode}):\n{result.stderr[-2000:]}")
+
+
 # --- the stacks --------------------------------------------------------------------------------
 
 
@@ -772,8 +1252,10 @@ def single_stack(
     service_argv: Sequence[str] | None,
     pid_files: bool,
     collector_configs: Sequence[Path] = (COLLECTOR_CONFIG,),
+    service_extra_env: Mapping[str, str] | None = None,
 ) -> SingleStack:
-    """The one-machine stack (docker compose's default services) as processes."""
+    """The one-machine stack (docker compose's default services) as processes;
+    ``service_extra_env`` is added to the service's (its ``DATABASE_URL``, say)."""
 
     def pid(name: str) -> Path | None:
         return state_dir / f"{name}.pid" if pid_files else None
@@ -805,7 +1287,10 @@ def single_stack(
         stack.service = service_process(
             SERVICE_NAME,
             ports.service,
-            service_env(ports.service, state_dir / SERVICE_NAME, ports.collector.otlp_grpc),
+            {
+                **service_env(ports.service, state_dir / SERVICE_NAME, ports.collector.otlp_grpc),
+                **(service_extra_env or {}),
+            },
             state_dir / f"{SERVICE_NAME}.log",
             argv=service_argv,
             pid_file=pid(SERVICE_NAME),

@@ -8,20 +8,27 @@ Prometheus gets a generated config, because its scrape targets hold ports. How e
 is started lives in scripts/processes.py, which the tests and benchmarks share.
 
 Usage (`make stack` / `make stack-down` / `make stack-status` call these):
-    python -m scripts.stack up [--tiers N]   build or reuse the binaries, start everything
+    python -m scripts.stack up [--tiers N] [--postgres]
+                                             build or reuse the binaries, start everything
                                              detached, wait until each is healthy, print URLs
     python -m scripts.stack down             stop exactly the processes whose pid files
                                              `up` wrote
     python -m scripts.stack status
 
 `--tiers N` runs N hosts (service + agent Collector each) and N gateway Collectors instead of
-the one Collector (docs/pipeline.md). State lives in `.stack/` (gitignored): pid files, logs,
-the Collectors' queues and audit files, Prometheus' data.
+the one Collector (docs/pipeline.md). The service stores its data where `DATABASE_URL` says
+(PostgreSQL, say) when it is set, else in its embedded SQLite file; `--postgres` first starts
+a PostgreSQL server of this machine's installation (scripts/processes.py) on 127.0.0.1:5432
+(`--postgres-port`) and hands its URL to the service, so every host of `--tiers` shares it.
+State lives in `.stack/` (gitignored): pid files, logs, the Collectors' queues and audit
+files, Prometheus' data, the PostgreSQL cluster, its password and its URL
+(`.stack/postgres.url`, readable by its owner only). Printed URLs never show a password.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -31,17 +38,31 @@ from scripts import processes as p
 STACK_DIR = p.REPO / ".stack"
 
 
+POSTGRES_URL_FILE = STACK_DIR / "postgres.url"
+
+
 def _already_running() -> bool:
     for pid_file in STACK_DIR.glob("*.pid"):
-        recorded = pid_file.read_text().strip()
-        if recorded.isdigit() and int(recorded) > 1 and p.group_alive(int(recorded)):
+        record = p.PidRecord.read(pid_file)
+        if record is not None and p.group_alive(record.pid):
             return True
         pid_file.unlink()  # left by a stack that died on its own
     return False
 
 
+def _start_postgres(port: int) -> p.PostgresServer:
+    """The stack's PostgreSQL: its cluster kept in .stack/ between runs, its full URL in a file
+    only its owner reads (for `make serve` against it), never printed."""
+    server = p.postgres_server(STACK_DIR, port=port, pid_file=STACK_DIR / "postgres.pid")
+    print(f"stack: starting postgres (log .stack/{server.process.log_path.name})")
+    server.start(timeout=120)
+    POSTGRES_URL_FILE.touch(mode=0o600)
+    POSTGRES_URL_FILE.write_text(server.url() + "\n")
+    return server
+
+
 def _single(
-    args: argparse.Namespace, service_argv: list[str] | None
+    args: argparse.Namespace, service_argv: list[str] | None, service_env: dict[str, str]
 ) -> tuple[list[p.ManagedProcess], dict[str, str]]:
     ports = p.Ports.default()
     configs = [p.COLLECTOR_CONFIG] + ([p.TAIL_SAMPLING_OVERLAY] if args.tail_sampling else [])
@@ -54,6 +75,7 @@ def _single(
         service_argv=service_argv,
         pid_files=True,
         collector_configs=configs,
+        service_extra_env=service_env,
     )
     urls = {
         "Jaeger API": f"http://127.0.0.1:{ports.jaeger.query_http}/api/services",
@@ -68,7 +90,7 @@ def _single(
 
 
 def _tiered(
-    args: argparse.Namespace, service_argv: list[str] | None
+    args: argparse.Namespace, service_argv: list[str] | None, service_env: dict[str, str]
 ) -> tuple[list[p.ManagedProcess], dict[str, str]]:
     ports = p.TierPorts.default(args.tiers)
     stack = p.tiered_stack(
@@ -79,6 +101,7 @@ def _tiered(
         prometheus=p.prometheus_binary(),
         service_argv=service_argv,
         pid_files=True,
+        service_extra_env=service_env,
     )
     urls: dict[str, str] = {}
     if service_argv is not None:
@@ -102,10 +125,35 @@ def _up(args: argparse.Namespace) -> int:
     if args.tiers and args.tail_sampling:
         print("stack: --tiers has its own tail sampling (the gateways); drop --tail-sampling")
         return 2
+    database_url = os.environ.get("DATABASE_URL", "").strip()
+    if args.postgres and database_url:
+        print("stack: DATABASE_URL is set and --postgres (POSTGRES=1) asks for a local server;")
+        print("       unset one of them")
+        return 2
     start = time.monotonic()
     # `up` runs inside the project's environment (`uv run`): its own entry point serves.
     service_argv = None if args.no_service else [str(p.service_entry_point()), "serve"]
-    procs, urls = (_tiered if args.tiers else _single)(args, service_argv)
+    store: dict[str, str] = {}
+    if args.postgres:
+        try:
+            server = _start_postgres(args.postgres_port)
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            print(f"stack: postgres did not start: {exc}", file=sys.stderr)
+            _down(args)
+            return 1
+        database_url = server.url()
+        store["PostgreSQL"] = f"{p.redact_url(database_url)} (full URL: .stack/postgres.url)"
+    elif database_url:
+        store["store"] = f"DATABASE_URL={p.redact_url(database_url)}"
+    elif service_argv is not None:
+        store["store"] = "embedded SQLite in .stack/<service>/ (DATABASE_URL unset)"
+    service_env = {"DATABASE_URL": database_url} if database_url else {}
+    try:
+        procs, urls = (_tiered if args.tiers else _single)(args, service_argv, service_env)
+    except BaseException:  # a binary that does not build: no PostgreSQL left behind
+        _down(args)
+        raise
+    urls |= store
     for proc in procs:
         print(f"stack: starting {proc.name} (log .stack/{proc.log_path.name})")
         try:
@@ -123,16 +171,13 @@ def _up(args: argparse.Namespace) -> int:
 def _down(_args: argparse.Namespace) -> int:
     # In the reverse of the start order (the pid files were written as each one started):
     # the services first, so that their last telemetry still finds a Collector.
+    # PostgreSQL, started first, stops last, by the signal its pid file names (fast mode).
     pid_files = sorted(STACK_DIR.glob("*.pid"), key=lambda path: path.stat().st_mtime_ns)
     for pid_file in reversed(pid_files):
-        try:
-            pid = int(pid_file.read_text().strip())
-        except ValueError:
-            pid_file.unlink()
-            continue
-        if pid > 1 and p.group_alive(pid):
-            print(f"stack: stopping {pid_file.stem} (process group {pid})")
-            p.stop_group(pid)
+        record = p.PidRecord.read(pid_file)
+        if record is not None and p.group_alive(record.pid):
+            print(f"stack: stopping {pid_file.stem} (process group {record.pid})")
+            p.stop_recorded(record, timeout=30)
         pid_file.unlink(missing_ok=True)
     return 0
 
@@ -142,9 +187,12 @@ def _status(_args: argparse.Namespace) -> int:
     if not pid_files:
         print("stack: not running")
     for pid_file in pid_files:
-        pid = int(pid_file.read_text().strip())
-        state = "running" if p.group_alive(pid) else "gone"
-        print(f"  {pid_file.stem:16} pid {pid} {state}")
+        record = p.PidRecord.read(pid_file)
+        if record is None:
+            print(f"  {pid_file.stem:16} (unreadable pid file)")
+            continue
+        state = "running" if p.group_alive(record.pid) else "gone"
+        print(f"  {pid_file.stem:16} pid {record.pid} {state}")
     return 0
 
 
@@ -161,6 +209,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         metavar="N",
         help="N hosts (service + agent Collector) and N gateway Collectors",
+    )
+    up.add_argument(
+        "--postgres",
+        action="store_true",
+        help="start a local PostgreSQL and run the service on it (its DATABASE_URL)",
+    )
+    up.add_argument(
+        "--postgres-port",
+        type=int,
+        default=p.POSTGRES_STACK_PORT,
+        metavar="PORT",
+        help=f"the local PostgreSQL's port (default {p.POSTGRES_STACK_PORT})",
     )
     sub.add_parser("down", help="stop what `up` started")
     sub.add_parser("status", help="show the recorded processes")

@@ -1,7 +1,9 @@
 """docker-compose.yml, the Dockerfile, Prometheus' and Grafana's provisioning hold together.
 
 No Docker engine runs on these machines, so the compose file is checked statically: against
-the Compose Specification's JSON schema, for pinned image tags, for the Collector mounting
+the Compose Specification's JSON schema, for pinned image tags, for the service storing its
+data in the `postgres` service (healthy first, on a volume, by the same credentials), for
+the Collector mounting
 the same otel-collector.yaml the tests run, for the `scale` profile's agents and gateways
 running the tiers' configs with every address they read, for Prometheus scraping every
 Collector and loading the alert rules, and for Grafana finding its datasources, the
@@ -15,6 +17,7 @@ import json
 import re
 import shutil
 import subprocess
+import urllib.parse
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -22,12 +25,16 @@ import jsonschema
 import pytest
 import yaml
 from e2e_support import REPO
+from scripts import processes
 
 COMPOSE = REPO / "docker-compose.yml"
 GRAFANA = REPO / "deploy" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "agent-runtime.json"
 # A tag that names a version: digits, not "latest"/"stable"/a bare major.
 PINNED_TAG = re.compile(r"^v?\d+\.\d+\.\d+([.-][\w.]+)?$")
+# PostgreSQL numbers its releases major.minor (since 10): "15.20" is one release, "15" is not.
+PINNED_TWO_PART_TAG = re.compile(r"^\d+\.\d+(-[a-z]+)?$")
+TWO_PART_VERSIONS = {"postgres"}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +81,8 @@ def test_every_image_tag_is_pinned(compose: dict[str, Any]) -> None:
         if "build" in service:
             continue  # built here; its base images are checked in the Dockerfile below
         image = service["image"]
-        assert PINNED_TAG.match(_tag(image)), f"{name}: {image} is not pinned to a version"
+        pinned = PINNED_TWO_PART_TAG if image.split(":")[0] in TWO_PART_VERSIONS else PINNED_TAG
+        assert pinned.match(_tag(image)), f"{name}: {image} is not pinned to a version"
     for line in (REPO / "Dockerfile").read_text().splitlines():
         if line.startswith("FROM "):
             image = line.split()[1]
@@ -92,6 +100,43 @@ def test_collector_and_jaeger_images_match_what_the_tests_build(compose: dict[st
     go_mod = (REPO / "deploy" / "jaeger" / "go.mod").read_text()
     assert re.search(r"github.com/jaegertracing/jaeger v1\.76\.0\b", go_mod)
     assert compose["services"]["jaeger"]["image"] == "jaegertracing/jaeger:2.13.0"
+
+
+def test_the_service_stores_its_data_in_the_postgres_service(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    postgres = services["postgres"]
+    environment = postgres["environment"]
+    url = urllib.parse.urlsplit(services["agent-runtime"]["environment"]["DATABASE_URL"])
+    assert (url.scheme, url.hostname, url.port) == ("postgresql", "postgres", 5432)
+    assert url.username == environment["POSTGRES_USER"]
+    assert url.path == f"/{environment['POSTGRES_DB']}"
+    # One password for both, from the environment (compose interpolates both the same way).
+    assert url.password == environment["POSTGRES_PASSWORD"]
+    assert environment["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD")
+    # The service starts once PostgreSQL answers over TCP (not while the image initialises a
+    # new volume with its socket-only server).
+    assert services["agent-runtime"]["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    check = postgres["healthcheck"]
+    assert check["test"][:2] == ["CMD", "pg_isready"]
+    assert "--host=127.0.0.1" in check["test"]
+    assert f"--username={url.username}" in check["test"]
+    assert {"interval", "timeout", "retries"} <= set(check)
+    # The data directory is a named volume, and the port is not published.
+    data_dir = environment["PGDATA"]
+    volume = _mounts(postgres)[data_dir]
+    assert volume in compose["volumes"] and not volume.startswith(".")
+    assert "ports" not in postgres
+
+
+def test_the_postgres_image_is_the_major_the_tests_run_on(compose: dict[str, Any]) -> None:
+    """The tests run Debian's PostgreSQL (deploy/ci-prereqs.sh installs it); compose users get
+    the same major release, so what the tests pass on is what they run."""
+    try:
+        bindir = processes.postgres_bindir()
+    except FileNotFoundError:
+        pytest.skip("no PostgreSQL installed here (deploy/ci-prereqs.sh installs it)")
+    tag = _tag(compose["services"]["postgres"]["image"])
+    assert tag.split(".")[0] == bindir.parent.name.split(".")[0], (tag, bindir)
 
 
 def _mounts(service: dict[str, Any]) -> dict[str, str]:
