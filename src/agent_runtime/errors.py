@@ -34,6 +34,7 @@ __all__ = [
     "SessionAlreadyExists",
     "SessionBusy",
     "SessionNotFound",
+    "StoreUnavailable",
     "ToolError",
     "UnknownAgent",
     "UnknownTool",
@@ -175,6 +176,19 @@ class InvalidEditArguments(DomainError):
     code = "invalid_edit_arguments"
     status = 422
     default_message = "the edited arguments do not fit the tool"
+
+
+# --- the store --------------------------------------------------------------------------
+
+
+class StoreUnavailable(DomainError):
+    """The database does not answer (down, restarting, or its statement timed out): try
+    again shortly. Nothing was recorded, or what was is kept; the message never names the
+    database's address or credentials."""
+
+    code = "store_unavailable"
+    status = 503
+    default_message = "the store is unavailable; try again shortly"
 
 
 # --- tools ------------------------------------------------------------------------------

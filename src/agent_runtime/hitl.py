@@ -31,10 +31,12 @@ from agent_runtime.errors import (
 )
 from agent_runtime.store import ApprovalRecord, Store
 from telemetry import (
+    AuditRecord,
     Decision,
     EventSink,
     HITLApprovalRequested,
     HITLDecisionMade,
+    Span,
     SpanFactory,
     SpanRef,
     ToolApprovalRequired,
@@ -192,7 +194,8 @@ class HITLManager:
             raise ApprovalNotFound(f"no live waiter for approval {record.call_id}")
         remaining = max(0.0, record.deadline - self._clock())
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter.future), timeout=remaining)
+            async with asyncio.timeout(remaining):
+                return await asyncio.shield(waiter.future)
         except TimeoutError:
             return await self._time_out(record, waiter)
         finally:
@@ -242,26 +245,17 @@ class HITLManager:
             await self.expire(record)
             raise ApprovalExpired(f"approval {call_id!r} timed out before the decision")
         final_arguments = dict(arguments) if decision == "EDIT" and arguments else record.arguments
-        won = await self._store.record_decision(
-            call_id,
-            decision=decision,
-            arguments=final_arguments if decision == "EDIT" else None,
-            feedback=feedback,
-            outcome="decided",
-            decided_at=now,
-            decided_by=decided_by,
-        )
-        if not won:
-            raise ApprovalAlreadyDecided(f"approval {call_id!r} was already decided")
         resolution = Resolution(
             decision, final_arguments, feedback, "decided", now - record.requested_at
         )
+        stored = await self._store_decision(record, resolution, now, decided_by=decided_by)
+        if stored is None:
+            raise ApprovalAlreadyDecided(f"approval {call_id!r} was already decided")
+        event, audit = stored
         waiter = self._waiters.get(call_id)
         live = waiter is not None and not waiter.future.done()
         with self._spans.decision(call_id, record.tool, waiting=waiting_span(record)) as span:
-            self._emit_decision(
-                record, resolution, span=waiter.tool_run.span if live and waiter else span
-            )
+            self._emit(event, audit, record, span=waiter.tool_run.span if live and waiter else span)
         if live and waiter is not None:
             waiter.future.set_result(resolution)
         return Decided(record, resolution, live)
@@ -270,23 +264,15 @@ class HITLManager:
         """Time out a pending approval no stream waits for (REJECT, outcome ``timeout``),
         in a ``hitl.decision`` span of the current trace; None when it was decided first."""
         now = self._clock()
-        won = await self._store.record_decision(
-            record.call_id,
-            decision="REJECT",
-            arguments=None,
-            feedback=None,
-            outcome="timeout",
-            decided_at=now,
-        )
-        if not won:
-            return None
         resolution = Resolution(
             "REJECT", record.arguments, None, "timeout", now - record.requested_at
         )
-        with self._spans.decision(
-            record.call_id, record.tool, waiting=waiting_span(record)
-        ) as span:
-            self._emit_decision(record, resolution, span=span)
+        stored = await self._store_decision(record, resolution, now)
+        if stored is None:
+            return None
+        waiting = waiting_span(record)
+        with self._spans.decision(record.call_id, record.tool, waiting=waiting) as span:
+            self._emit(*stored, record, span=span)
         return resolution
 
     async def claim_resume(self, call_id: str) -> bool:
@@ -317,36 +303,61 @@ class HITLManager:
 
     async def _time_out(self, record: ApprovalRecord, waiter: _Waiter) -> Resolution:
         now = self._clock()
-        won = await self._store.record_decision(
-            record.call_id,
-            decision="REJECT",
-            arguments=None,
-            feedback=None,
-            outcome="timeout",
-            decided_at=now,
-        )
-        if not won and waiter.future.done() and not waiter.future.cancelled():
-            return waiter.future.result()  # a decision raced the deadline and won
         resolution = Resolution(
             "REJECT", record.arguments, None, "timeout", now - record.requested_at
         )
-        self._emit_decision(record, resolution, span=waiter.tool_run.span)
+        stored = await self._store_decision(record, resolution, now)
+        if stored is None:  # a decision raced the deadline and won
+            if waiter.future.done() and not waiter.future.cancelled():
+                return waiter.future.result()
+            decided = await self._store.get_approval(record.call_id)
+            return Resolution.of(decided) if decided is not None else resolution
+        self._emit(*stored, record, span=waiter.tool_run.span)
         return resolution
 
-    def _emit_decision(self, record: ApprovalRecord, resolution: Resolution, *, span: Any) -> None:
-        self._events.emit(
-            HITLDecisionMade(
-                tool=record.tool,
-                call_id=record.call_id,
-                decision=resolution.decision,
-                modified=resolution.decision == "EDIT",
-                wait_s=resolution.wait_s,
-                outcome=resolution.outcome,
-                feedback=resolution.feedback,
-                original_args=record.arguments,
-                modified_args=resolution.arguments if resolution.decision == "EDIT" else None,
-                session_id=record.session_id,
-            ),
-            span=span,
-            origin=waiting_span(record),
+    async def _store_decision(
+        self,
+        record: ApprovalRecord,
+        resolution: Resolution,
+        decided_at: float,
+        *,
+        decided_by: str | None = None,
+    ) -> tuple[HITLDecisionMade, AuditRecord | None] | None:
+        """Record ``resolution`` (a compare-and-set on the pending approval) and its audit
+        record in one transaction; None when the approval was decided first."""
+        event = HITLDecisionMade(
+            tool=record.tool,
+            call_id=record.call_id,
+            decision=resolution.decision,
+            modified=resolution.decision == "EDIT",
+            wait_s=resolution.wait_s,
+            outcome=resolution.outcome,
+            feedback=resolution.feedback,
+            original_args=record.arguments,
+            modified_args=resolution.arguments if resolution.decision == "EDIT" else None,
+            session_id=record.session_id,
         )
+        audit = self._events.audit_record(event, origin=waiting_span(record))
+        won = await self._store.record_decision(
+            record.call_id,
+            decision=resolution.decision,
+            arguments=resolution.arguments if resolution.decision == "EDIT" else None,
+            feedback=resolution.feedback,
+            outcome=resolution.outcome,
+            decided_at=decided_at,
+            decided_by=decided_by,
+            audit=(audit,) if audit is not None else (),
+        )
+        return (event, audit) if won else None
+
+    def _emit(
+        self,
+        event: HITLDecisionMade,
+        audit: AuditRecord | None,
+        record: ApprovalRecord,
+        *,
+        span: Span,
+    ) -> None:
+        """The decision's span event, metrics and subscribers; its audit record is already
+        stored with the decision, so it is only shipped."""
+        self._events.emit(event, span=span, origin=waiting_span(record), audit_record=audit)

@@ -13,17 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_runtime.agents import load_agents
+from agent_runtime.errors import StoreUnavailable
 from agent_runtime.hitl import Decision, HITLManager, Resolution
 from agent_runtime.llm import ChatModel, create_model
 from agent_runtime.llm.stream import LLMStreamService
 from agent_runtime.orchestrator import MultiAgentOrchestrator, Run
 from agent_runtime.sessions import SessionManager
 from agent_runtime.settings import Settings
-from agent_runtime.store import Store, open_store
+from agent_runtime.store import Store, StoreOptions, import_legacy_audit, open_store
 from agent_runtime.stream_events import StreamEvent
 from agent_runtime.toolrunner import ToolRunner
 from agent_runtime.tools import CommandPolicy, default_registry
-from telemetry import Providers, Telemetry, TelemetrySettings
+from telemetry import Providers, Telemetry, TelemetrySettings, database_spans
 
 _log = logging.getLogger(__name__)
 
@@ -32,7 +33,20 @@ def check_configuration(settings: Settings) -> None:
     """Refuse what would fail at start-up anyway, with a message naming the problem: an
     unusable agents file (the file and the entry), an unsupported ``DATABASE_URL``."""
     load_agents(settings.agents_file, known_tools=default_registry().names)
-    open_store(settings.database_url, settings.data_dir)
+    _open_store(settings, None)
+
+
+def _open_store(settings: Settings, providers: Providers | None) -> Store:
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    return open_store(
+        url,
+        settings.data_dir,
+        StoreOptions(
+            statement_timeout_s=settings.database_statement_timeout_s,
+            pool_size=settings.database_pool_size,
+            on_connect=database_spans(providers) if settings.database_spans else None,
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +84,16 @@ class Runtime:
         unless ``telemetry_providers`` are given (benchmark 1 runs two runtimes side by side,
         one recording and one not)."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = open_store(settings.database_url, settings.data_dir)
+        store = _open_store(settings, telemetry_providers)
         await store.open()
+        try:
+            await import_legacy_audit(store, settings.data_dir)
+        except StoreUnavailable:
+            _log.warning("the older audit file is moved into the store at the next start")
         telemetry = Telemetry(
-            settings=telemetry_settings,
-            audit_path=settings.data_dir / "audit.db",
-            providers=telemetry_providers,
+            settings=telemetry_settings, audit=store, providers=telemetry_providers
         )
+        telemetry.start()
         sessions = SessionManager(store, telemetry, run_lease_s=settings.run_lease_s)
         registry = default_registry(CommandPolicy(timeout_s=settings.command_timeout_s))
         hitl = HITLManager(
@@ -187,8 +204,8 @@ class Runtime:
         for task in list(self._background):
             with contextlib.suppress(BaseException):
                 await task
+        await self.telemetry.aclose()
         await self.store.close()
-        self.telemetry.close()
 
 
 async def summarise(

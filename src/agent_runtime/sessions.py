@@ -259,9 +259,12 @@ class SessionManager:
         """
         if not is_valid_session_id(session_id):
             raise SessionNotFound()
-        if not await self._store.soft_delete_session(session_id, self._clock()):
+        event = SessionDeleted(session_id=session_id)
+        record = self._events.audit_record(event)  # stored with the delete, in one commit
+        audit = (record,) if record is not None else ()
+        if not await self._store.soft_delete_session(session_id, self._clock(), audit=audit):
             raise SessionNotFound.for_id(session_id)
-        self._events.emit(SessionDeleted(session_id=session_id))
+        self._events.emit(event, audit_record=record)
 
     async def _get_record(self, session_id: str) -> SessionRecord:
         if not is_valid_session_id(session_id):

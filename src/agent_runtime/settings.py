@@ -35,7 +35,19 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path(".agent-runtime"), validation_alias="AGENT_RUNTIME_DATA_DIR"
     )
-    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    database_url: SecretStr | None = Field(default=None, validation_alias="DATABASE_URL")
+    """The store: unset for the embedded SQLite file, ``postgresql://…`` for the shared one
+    (a secret: it may hold a password, and is never printed)."""
+    database_statement_timeout_s: float = Field(
+        default=5.0, gt=0, le=600, validation_alias="AGENT_RUNTIME_DB_STATEMENT_TIMEOUT_S"
+    )
+    """The longest one database statement may run before it is cancelled (PostgreSQL)."""
+    database_pool_size: int = Field(
+        default=10, ge=1, le=200, validation_alias="AGENT_RUNTIME_DB_POOL_SIZE"
+    )
+    database_spans: bool = Field(default=True, validation_alias="AGENT_RUNTIME_DB_SPANS")
+    """Database client spans for every statement (PostgreSQL; statement parameters are
+    never recorded)."""
     llm_provider: Literal["scripted", "openai"] = Field(
         default="scripted", validation_alias="LLM_PROVIDER"
     )

@@ -77,6 +77,7 @@ from telemetry.correlation import (
     traceresponse,
     untraced_context,
 )
+from telemetry.database import database_spans
 from telemetry.events import (
     CATALOG,
     AgentErrorOccurred,
@@ -169,6 +170,7 @@ __all__ = [
     "configure",
     "configured",
     "correlation_id",
+    "database_spans",
     "error_type",
     "global_providers",
     "install_log_correlation",

@@ -101,6 +101,7 @@ class AuditLog:
         self._flush_interval_s = flush_interval_s
         self._max_queued = max_queued
         self._queue: deque[AuditRecord] = deque()
+        self._writing: list[AuditRecord] = []  # taken from the queue, being written
         self._unshipped: deque[AuditRecord] = deque()
         self._acks: deque[Sequence[str]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -256,7 +257,7 @@ class AuditLog:
         seen = {record.record_id for record in stored}
         queued = [
             record
-            for record in list(self._queue)
+            for record in [*self._writing, *self._queue]
             if record.record_id not in seen and record.matches(session_id, event_type)
         ]
         merged = stored + queued
@@ -273,7 +274,8 @@ class AuditLog:
         assert self._wake is not None
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._flush_interval_s)
+                async with asyncio.timeout(self._flush_interval_s):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._cycle(raise_errors=False)
@@ -299,14 +301,20 @@ class AuditLog:
             batch.append(self._queue.popleft())
         if not batch:
             return
+        self._writing = batch
         try:
             await self._outbox.write_audit(batch)
-        except BaseException:
+        except Exception:
             self._queue.extendleft(reversed(batch))
             if raise_errors:
                 raise
             _log.warning("audit records not written (%d queued); retrying", len(self._queue))
             return
+        except BaseException:  # cancelled mid-write: the batch is written again later
+            self._queue.extendleft(reversed(batch))
+            raise
+        finally:
+            self._writing = []
         if self._ship:
             self._unshipped.extend(batch)
 

@@ -33,17 +33,15 @@ _SELECT_WITH_DETAILS = (
 def read_legacy_audit_file(path: Path) -> list[tuple[AuditRecord, float | None]]:
     """Every record of the file with the time the Collector acknowledged it (None: never).
     An empty list when the file holds no audit table."""
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True)) as db:
+    with closing(sqlite3.connect(path)) as db:
+        # Fold the write-ahead log into the file first: the file is then whole on its own.
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         if "audit_records" not in tables:
             return []
         columns = {row[1] for row in db.execute("PRAGMA table_info(audit_records)")}
-        extra = ", otel_name, details" if {"otel_name", "details"} <= columns else ""
-        rows = db.execute(
-            "SELECT record_id, ts, event_type, session_id, trace_id, span_id, attributes,"
-            f" summary, exported_at{extra} FROM audit_records ORDER BY rowid"
-        ).fetchall()
+        extra = {"otel_name", "details"} <= columns
+        rows = db.execute(_SELECT_WITH_DETAILS if extra else _SELECT).fetchall()
     out: list[tuple[AuditRecord, float | None]] = []
     for row in rows:
         stored_type = str(row[2])

@@ -160,7 +160,5 @@ class AuditLogger:
         self, session_id: str | None = None, event_type: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
         """:meth:`get_audit_log`, awaited: what the service's HTTP API serves."""
-        records = await self._store.query(
-            session_id=session_id, event_type=event_type, limit=limit
-        )
+        records = await self._store.query(session_id=session_id, event_type=event_type, limit=limit)
         return [record.to_dict() for record in records]

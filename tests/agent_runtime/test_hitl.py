@@ -20,6 +20,7 @@ from agent_runtime.errors import (
 from agent_runtime.hitl import ApprovalsClosed, HITLManager, Resolution
 from agent_runtime.store import SessionRecord, SQLiteStore
 from telemetry import names as n
+from tests.support.fixtures import hub_on
 from tests.support.otel import Telemetered
 
 
@@ -45,10 +46,9 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
 
 
 @pytest.fixture
-def hub(telemetered: Telemetered, tmp_path: Path) -> telemetry.Telemetry:
-    hub = telemetry.Telemetry(audit_path=tmp_path / "audit.db")
-    yield hub
-    hub.close()
+async def hub(telemetered: Telemetered, store: SQLiteStore) -> AsyncIterator[telemetry.Telemetry]:
+    async with hub_on(store) as started:
+        yield started
 
 
 @pytest.fixture

@@ -12,10 +12,12 @@ from agent_runtime.errors import InvalidSessionId, SessionAlreadyExists, Session
 from agent_runtime.sessions import Session, SessionManager, is_valid_session_id
 from agent_runtime.store import SQLiteStore
 from telemetry import (
+    AuditRecord,
     MessageAdded,
     SessionCreated,
     SessionDeleted,
     SessionUpdated,
+    SpanRef,
     TelemetryEvent,
 )
 
@@ -23,13 +25,24 @@ NOW = 1_700_000_000.25
 
 
 class RecordingSink:
-    """A fake EventSink that keeps every event, in order."""
+    """A fake EventSink that keeps every event, in order, and the audit records it was
+    asked for (the manager stores those with their change)."""
 
     def __init__(self) -> None:
         self.events: list[TelemetryEvent] = []
+        self.records: list[AuditRecord] = []
 
-    def emit(self, event: TelemetryEvent) -> None:
+    def emit(
+        self, event: TelemetryEvent, *, audit_record: AuditRecord | None = None, **_: object
+    ) -> None:
         self.events.append(event)
+
+    def audit_record(self, event: TelemetryEvent, **_: object) -> AuditRecord | None:
+        if not event.audited:
+            return None
+        record = AuditRecord.new(event, {}, SpanRef("0" * 31 + "1", "0" * 15 + "1"))
+        self.records.append(record)
+        return record
 
 
 @pytest.fixture
@@ -200,6 +213,10 @@ async def test_delete_is_soft_then_not_found(
     # Soft: the rows are still on disk.
     assert [m.content for m in await store.list_messages("s1")] == ["hi"]
     assert [type(e) for e in sink.events].count(SessionDeleted) == 1
+    # The delete's audit record was stored with it, in the same commit; the second,
+    # refused delete stored nothing.
+    stored = await store.query_audit(session_id="s1", event_type="session_deleted", limit=10)
+    assert stored == sink.records[:1]
 
 
 async def test_delete_invalid_id_is_not_found(manager: SessionManager) -> None:

@@ -13,7 +13,9 @@ starts with empty exporters and ledger; ``unsampled`` and ``capture_on`` are the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import telemetry
+from agent_runtime.store import SQLiteStore
 from tests.support.otel import SpanLedger, SwitchableSampler, Telemetered
 
 
@@ -122,13 +125,56 @@ def capture_on(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def hub(telemetered: Telemetered, tmp_path: Path) -> Iterator[telemetry.Telemetry]:
-    """One application's telemetry (content capture off, an audit file of its own) on the
-    session's providers."""
+async def audit_outbox(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    """A store of its own (the embedded one, a real SQLite file) as the audit outbox."""
+    async with SQLiteStore(tmp_path / "outbox.db") as store:
+        yield store
+
+
+@pytest.fixture
+async def hub(
+    telemetered: Telemetered, audit_outbox: SQLiteStore
+) -> AsyncIterator[telemetry.Telemetry]:
+    """One application's telemetry (content capture off, its audit trail in a store of its
+    own) on the session's providers, started on the test's event loop."""
+    async with hub_on(
+        audit_outbox, settings=telemetry.TelemetrySettings(), providers=telemetered.providers
+    ) as started:
+        yield started
+
+
+@asynccontextmanager
+async def hub_on(
+    outbox: telemetry.AuditOutbox | None,
+    *,
+    settings: telemetry.TelemetrySettings | None = None,
+    providers: telemetry.Providers | None = None,
+    subscribers: Iterable[telemetry.Subscriber] = (),
+) -> AsyncIterator[telemetry.Telemetry]:
+    """An application's telemetry over ``outbox`` (``settings``: default from the
+    environment), started; closed (its audit queue written and shipped) when the block
+    ends."""
     hub = telemetry.Telemetry(
-        settings=telemetry.TelemetrySettings(),
-        audit_path=tmp_path / "a.db",
-        providers=telemetered.providers,
+        settings=settings, audit=outbox, providers=providers, subscribers=subscribers
     )
-    yield hub
-    hub.close()
+    hub.start()
+    try:
+        yield hub
+    finally:
+        await hub.aclose()
+
+
+@asynccontextmanager
+async def hub_in(
+    directory: Path,
+    *,
+    settings: telemetry.TelemetrySettings | None = None,
+    providers: telemetry.Providers | None = None,
+    subscribers: Iterable[telemetry.Subscriber] = (),
+) -> AsyncIterator[telemetry.Telemetry]:
+    """:func:`hub_on` a fresh store in ``directory`` (a file of its own each time)."""
+    async with (
+        SQLiteStore(directory / f"outbox-{uuid.uuid4().hex[:8]}.db") as store,
+        hub_on(store, settings=settings, providers=providers, subscribers=subscribers) as hub,
+    ):
+        yield hub

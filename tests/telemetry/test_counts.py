@@ -6,6 +6,7 @@ from __future__ import annotations
 import telemetry
 from telemetry import names as n
 from telemetry.counts import EventCounts
+from tests.support.fixtures import hub_on
 from tests.support.otel import Telemetered
 
 
@@ -13,32 +14,28 @@ def _switch() -> telemetry.AgentSwitched:
     return telemetry.AgentSwitched(from_agent="orchestrator", to_agent="coder", trigger="user")
 
 
-def test_get_metrics_and_the_exported_counter_read_one_count(telemetered: Telemetered) -> None:
-    hub = telemetry.Telemetry(settings=telemetry.TelemetrySettings())
-    try:
+async def test_get_metrics_and_the_exported_counter_read_one_count(
+    telemetered: Telemetered,
+) -> None:
+    async with hub_on(None) as hub:
         for _ in range(3):
             hub.emit(_switch())
         assert hub.metrics.get_metrics()["agent_switches"] == {"orchestrator_to_coder": 3}
         assert telemetered.metric(n.METRIC_AGENT_SWITCHES, {n.SWITCH_TRIGGER: "user"}) == 3
-    finally:
-        hub.close()
 
 
-def test_a_closed_application_keeps_its_counts_in_the_process_totals(
+async def test_a_closed_application_keeps_its_counts_in_the_process_totals(
     telemetered: Telemetered,
 ) -> None:
     first = telemetry.Telemetry(settings=telemetry.TelemetrySettings())
     first.emit(_switch())
     first.emit(telemetry.SessionCreated(session_id="s1"))
-    first.close()
-    second = telemetry.Telemetry(settings=telemetry.TelemetrySettings())
-    try:
+    await first.aclose()
+    async with hub_on(None) as second:
         second.emit(_switch())
         assert second.metrics.get_agent_switch_count() == 1  # its own count only
         assert telemetered.metric(n.METRIC_AGENT_SWITCHES, {n.SWITCH_TRIGGER: "user"}) == 2
         assert telemetered.metric(n.METRIC_SESSIONS_ACTIVE) == 1
-    finally:
-        second.close()
     assert telemetered.metric(n.METRIC_AGENT_SWITCHES, {n.SWITCH_TRIGGER: "user"}) == 2
 
 

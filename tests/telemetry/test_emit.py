@@ -14,6 +14,7 @@ from telemetry.audit import AuditLog
 from telemetry.emit import EventEmitter
 from telemetry.metrics import MetricsRecorder
 from telemetry.subscribers import SubscriberFanOut
+from tests.support.fixtures import hub_in
 from tests.support.otel import Telemetered
 
 TRACER = "tests.telemetry.emit"
@@ -189,14 +190,14 @@ def test_audited_event_writes_a_record_with_the_spans_trace_id(
     assert record["attributes"][n.SWITCH_TO] == "coder"
 
 
-def test_audited_event_emits_a_log_record_in_the_same_trace(
+async def test_audited_event_emits_a_log_record_in_the_same_trace(
     hub: telemetry.Telemetry, telemetered: Telemetered
 ) -> None:
     with trace.get_tracer(TRACER).start_as_current_span("s") as span:
         hub.emit(_switch())
     assert hub.audit is not None
     (record,) = hub.audit.get_audit_log()
-    hub.flush()  # the log record follows the commit, from the audit writer thread
+    await hub.flush()  # the log record follows the write, from the audit flusher
     (log,) = telemetered.logs()
     assert log.log_record.trace_id == span.get_span_context().trace_id
     attributes = log.log_record.attributes or {}
@@ -216,7 +217,7 @@ def test_non_audited_event_writes_no_record_and_no_log(
     assert telemetered.logs() == []
 
 
-def test_origin_decides_the_audit_trace_while_the_event_lands_on_span(
+async def test_origin_decides_the_audit_trace_while_the_event_lands_on_span(
     hub: telemetry.Telemetry, telemetered: Telemetered
 ) -> None:
     tracer = trace.get_tracer(TRACER)
@@ -233,7 +234,7 @@ def test_origin_decides_the_audit_trace_while_the_event_lands_on_span(
     assert hub.audit is not None
     (record,) = hub.audit.get_audit_log()
     assert record["trace_id"] == _trace_id(waiting)
-    hub.flush()
+    await hub.flush()
     (log,) = telemetered.logs()
     assert log.log_record.trace_id == waiting.get_span_context().trace_id
 
@@ -252,16 +253,15 @@ def test_subscribers_are_notified_with_trace_context(
     assert context.span_id == trace.format_span_id(span.get_span_context().span_id)
 
 
-def test_a_failing_subscriber_does_not_stop_the_others(
+async def test_a_failing_subscriber_does_not_stop_the_others(
     telemetered: Telemetered, tmp_path: Path
 ) -> None:
     before, after = Recorder(), Recorder()
-    hub = telemetry.Telemetry(
+    async with hub_in(
+        tmp_path,
         settings=telemetry.TelemetrySettings(),
-        audit_path=tmp_path / "a.db",
         subscribers=[before, Broken(), after],
-    )
-    try:
+    ) as hub:
         with trace.get_tracer(TRACER).start_as_current_span("s"):
             hub.emit(_switch())  # must not raise
         assert len(before.seen) == 1
@@ -269,8 +269,6 @@ def test_a_failing_subscriber_does_not_stop_the_others(
         assert hub.metrics.get_agent_switch_count() == 1
         assert hub.audit is not None
         assert len(hub.audit.get_audit_log()) == 1
-    finally:
-        hub.close()
 
 
 def test_metrics_and_audit_are_exact_when_the_trace_is_not_sampled(
@@ -322,10 +320,12 @@ def test_agent_and_tool_duration_metrics_are_recorded_when_unsampled(
 
 
 class FakeAuditStore:
-    """Stands in for AuditLog: remembers what ``write`` was asked to do."""
+    """Stands in for AuditLog: remembers what it was asked to queue (``write``) and what
+    its callers stored with their change (``committed``)."""
 
     def __init__(self) -> None:
         self.writes: list[tuple[str, dict[str, Any], bool]] = []
+        self.real = AuditLog.build
 
     def write(
         self,
@@ -333,12 +333,25 @@ class FakeAuditStore:
         attributes: telemetry.events.Attributes,
         context: SpanContext,
         *,
-        durable: bool = False,
         summary: str | None = None,
         details: dict[str, object] | None = None,
     ) -> None:
         assert summary == event.summary()  # formatted once, by the emit call
-        self.writes.append((event.name, dict(attributes), durable))
+        self.writes.append((event.name, dict(attributes), False))
+
+    def build(
+        self,
+        event: telemetry.TelemetryEvent,
+        attributes: telemetry.events.Attributes,
+        context: SpanContext,
+        *,
+        summary: str | None = None,
+        details: dict[str, object] | None = None,
+    ) -> telemetry.AuditRecord:
+        return telemetry.AuditRecord.new(event, attributes, context, summary, details)
+
+    def committed(self, records: list[telemetry.AuditRecord]) -> None:
+        self.writes.extend((r.otel_name, dict(r.attributes), True) for r in records)
 
 
 def _emitter_over(store: FakeAuditStore) -> EventEmitter:
@@ -350,15 +363,22 @@ def _emitter_over(store: FakeAuditStore) -> EventEmitter:
     )
 
 
-def test_events_that_acknowledge_a_human_are_written_durably(telemetered: Telemetered) -> None:
+def test_a_record_stored_with_its_change_is_shipped_not_written_again(
+    telemetered: Telemetered,
+) -> None:
     store = FakeAuditStore()
     emitter = _emitter_over(store)
     with trace.get_tracer(TRACER).start_as_current_span("s"):
         emitter.emit(_switch())
-        emitter.emit(telemetry.HITLDecisionMade(tool="t", call_id="c", decision="APPROVE"))
+        decision = telemetry.HITLDecisionMade(tool="t", call_id="c", decision="APPROVE")
+        record = emitter.audit_record(decision)
+        assert record is not None and record.event_type == n.AUDIT_HITL_DECISION_MADE
+        emitter.emit(decision, audit_record=record)
         emitter.emit(telemetry.ToolApprovalRequired(tool="t", call_id="c", reason="writes"))
-        emitter.emit(telemetry.SessionDeleted(session_id="s1"))
+        deleted = telemetry.SessionDeleted(session_id="s1")
+        emitter.emit(deleted, audit_record=emitter.audit_record(deleted))
         emitter.emit(telemetry.SessionCreated(session_id="s2"))  # not audited: no write
+        assert emitter.audit_record(telemetry.SessionCreated(session_id="s3")) is None
     assert [(name, durable) for name, _, durable in store.writes] == [
         (n.EVENT_AGENT_SWITCHED, False),
         (n.EVENT_HITL_DECISION_MADE, True),

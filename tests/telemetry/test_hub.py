@@ -15,10 +15,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import telemetry
 from telemetry import names as n
+from tests.support.fixtures import hub_in
 from tests.support.otel import Telemetered
 
 
-def test_a_hub_with_its_own_providers_records_only_there(
+async def test_a_hub_with_its_own_providers_records_only_there(
     telemetered: Telemetered, tmp_path: Path
 ) -> None:
     spans, logs, reader = (
@@ -32,10 +33,7 @@ def test_a_hub_with_its_own_providers_records_only_there(
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
     meter_provider = MeterProvider(metric_readers=[reader])
     own = telemetry.Providers(tracer_provider, meter_provider, logger_provider, owned=False)
-    hub = telemetry.Telemetry(
-        settings=telemetry.TelemetrySettings(), audit_path=tmp_path / "a.db", providers=own
-    )
-    try:
+    async with hub_in(tmp_path, providers=own) as hub:
         request = telemetry.RequestTrace(hub.spans, "s1")
         run = request.agent("coder")
         hub.emit(
@@ -43,8 +41,6 @@ def test_a_hub_with_its_own_providers_records_only_there(
             span=run.span,
         )
         request.finish(n.OUTCOME_COMPLETED)
-    finally:
-        hub.close()
 
     assert sorted(s.name for s in spans.get_finished_spans()) == [
         n.SPAN_AGENT_REQUEST,

@@ -21,6 +21,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION
 
 import telemetry
 from telemetry import names as n
+from tests.support.fixtures import hub_in
 
 
 @dataclass
@@ -96,7 +97,7 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_traces_over_http_and_metrics_over_grpc_each_to_its_own_endpoint(
+async def test_traces_over_http_and_metrics_over_grpc_each_to_its_own_endpoint(
     http_receiver: tuple[int, Received],
     grpc_metrics_receiver: tuple[int, Received],
     monkeypatch: pytest.MonkeyPatch,
@@ -122,13 +123,12 @@ def test_traces_over_http_and_metrics_over_grpc_each_to_its_own_endpoint(
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
     providers = telemetry.build_providers(service_version="1.2.3")
-    hub = telemetry.Telemetry(audit_path=tmp_path / "a.db", providers=providers)
     try:
-        request = telemetry.RequestTrace(hub.spans, "s1")
-        request.agent("coder").stop()
-        request.finish(n.OUTCOME_COMPLETED)
+        async with hub_in(tmp_path, providers=providers) as hub:
+            request = telemetry.RequestTrace(hub.spans, "s1")
+            request.agent("coder").stop()
+            request.finish(n.OUTCOME_COMPLETED)
     finally:
-        hub.close()
         assert telemetry.shutdown(providers, deadline_s=20)
 
     assert traces.paths and set(traces.paths) == {"/v1/traces"}

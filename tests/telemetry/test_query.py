@@ -7,6 +7,7 @@ import pytest
 import telemetry
 from telemetry import names as n
 from telemetry.subscribers import SubscriberFanOut
+from tests.support.fixtures import hub_on
 
 CTX = telemetry.EventContext(trace_id="0" * 31 + "1", span_id="0" * 15 + "1", timestamp=0.0)
 
@@ -151,16 +152,13 @@ def test_switch_count_filters_by_route() -> None:
     assert collector.get_agent_switch_count(from_agent="coder", to_agent="debug") == 0
 
 
-def test_hub_metrics_follow_emitted_events(telemetered: object) -> None:
-    hub = telemetry.Telemetry(settings=telemetry.TelemetrySettings())
-    try:
+async def test_hub_metrics_follow_emitted_events(telemetered: object) -> None:
+    async with hub_on(None) as hub:
         hub.emit(_switch("orchestrator", "coder", "orchestrator"))
         hub.emit(_tool_end("write_file", "completed"))
         assert hub.metrics.get_agent_switch_count(to_agent="coder") == 1
         assert hub.metrics.get_tool_success_rate("write_file") == 1.0
-        assert hub.audit is None  # no audit path: no audit store
-    finally:
-        hub.close()
+        assert hub.audit is None  # no outbox: no audit trail
 
 
 def test_the_collector_declares_every_event_it_counts() -> None:

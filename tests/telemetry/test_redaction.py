@@ -12,14 +12,11 @@ from opentelemetry import trace
 import telemetry
 from telemetry import names as n
 from telemetry.redaction import REDACTED, digest, safe_content, safe_json, scrub, truncate
+from tests.support.fixtures import hub_in
 from tests.support.otel import Telemetered
 
 MARKER = "ZEBRA-MARKER-4217"
 API_KEY = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5"  # 8 + 30 characters
-
-
-def _hub(tmp_path: Path, settings: telemetry.TelemetrySettings) -> telemetry.Telemetry:
-    return telemetry.Telemetry(settings=settings, audit_path=tmp_path / "a.db")
 
 
 def _exported(telemetered: Telemetered) -> list[tuple[str, str]]:
@@ -82,14 +79,11 @@ def _emit_content_events(hub: telemetry.Telemetry, text: str) -> None:
     request.finish(n.OUTCOME_COMPLETED)
 
 
-def test_content_never_exported_by_default(telemetered: Telemetered, tmp_path: Path) -> None:
-    hub = _hub(tmp_path, telemetry.TelemetrySettings())
-    try:
+async def test_content_never_exported_by_default(telemetered: Telemetered, tmp_path: Path) -> None:
+    async with hub_in(tmp_path, settings=telemetry.TelemetrySettings()) as hub:
         _emit_content_events(hub, f"please write {MARKER} with {API_KEY}")
         assert hub.audit is not None
         audit = hub.audit.get_audit_log()
-    finally:
-        hub.close()
     exported = _exported_strings(telemetered)
     assert exported  # the flow did export something
     assert _containing(telemetered, MARKER) == []
@@ -100,28 +94,22 @@ def test_content_never_exported_by_default(telemetered: Telemetered, tmp_path: P
     assert API_KEY not in repr(audit)
 
 
-def test_the_audit_store_keeps_no_content_when_told(
+async def test_the_audit_store_keeps_no_content_when_told(
     telemetered: Telemetered, tmp_path: Path
 ) -> None:
-    hub = _hub(tmp_path, telemetry.TelemetrySettings(audit_arguments=False))
-    try:
+    async with hub_in(tmp_path, settings=telemetry.TelemetrySettings(audit_arguments=False)) as hub:
         _emit_content_events(hub, f"please write {MARKER}")
         assert hub.audit is not None
         audit = hub.audit.get_audit_log()
-    finally:
-        hub.close()
     assert audit
     assert MARKER not in repr(audit)
 
 
-def test_content_length_and_digest_are_always_recorded(
+async def test_content_length_and_digest_are_always_recorded(
     telemetered: Telemetered, tmp_path: Path
 ) -> None:
-    hub = _hub(tmp_path, telemetry.TelemetrySettings())
-    try:
+    async with hub_in(tmp_path, settings=telemetry.TelemetrySettings()) as hub:
         _emit_content_events(hub, MARKER)
-    finally:
-        hub.close()
     (added,) = telemetered.span(n.SPAN_AGENT_REQUEST).events
     assert (added.attributes or {})[n.MESSAGE_CONTENT_LENGTH] == len(MARKER)
     decision = next(
@@ -132,16 +120,13 @@ def test_content_length_and_digest_are_always_recorded(
     assert (decision.attributes or {})[f"{n.HITL_FEEDBACK}_sha256"] == digest(MARKER)
 
 
-def test_content_exported_scrubbed_and_truncated_with_capture_on(
+async def test_content_exported_scrubbed_and_truncated_with_capture_on(
     telemetered: Telemetered, tmp_path: Path
 ) -> None:
     settings = telemetry.TelemetrySettings(capture_content=True, capture_max_length=40)
-    hub = _hub(tmp_path, settings)
     text = f"{MARKER} key={API_KEY} " + "x" * 200
-    try:
+    async with hub_in(tmp_path, settings=settings) as hub:
         _emit_content_events(hub, text)
-    finally:
-        hub.close()
     request = telemetered.span(n.SPAN_AGENT_REQUEST)
     content = str((request.events[0].attributes or {})[n.MESSAGE_CONTENT])
     assert content.startswith(MARKER)
@@ -164,28 +149,24 @@ def test_content_exported_scrubbed_and_truncated_with_capture_on(
     assert _containing(telemetered, API_KEY) == []
 
 
-def test_api_key_scrubbed_even_with_capture_on(telemetered: Telemetered, tmp_path: Path) -> None:
-    hub = _hub(tmp_path, telemetry.TelemetrySettings(capture_content=True))
-    try:
+async def test_api_key_scrubbed_even_with_capture_on(
+    telemetered: Telemetered, tmp_path: Path
+) -> None:
+    async with hub_in(tmp_path, settings=telemetry.TelemetrySettings(capture_content=True)) as hub:
         _emit_content_events(hub, f"use {API_KEY} please")
-    finally:
-        hub.close()
     exported = _exported_strings(telemetered)
     assert [value for value in exported if REDACTED in value]
     assert _containing(telemetered, API_KEY) == []
     assert _containing(telemetered, API_KEY[:20]) == []
 
 
-def test_capture_on_fixture_turns_capture_on_through_the_environment(
+async def test_capture_on_fixture_turns_capture_on_through_the_environment(
     telemetered: Telemetered, capture_on: None, tmp_path: Path
 ) -> None:
-    hub = telemetry.Telemetry(audit_path=tmp_path / "a.db")
-    try:
+    async with hub_in(tmp_path) as hub:
         assert hub.settings.capture_content
         with trace.get_tracer("tests").start_as_current_span("s"):
             hub.emit(telemetry.MessageAdded(session_id="s1", role="user", content=MARKER))
-    finally:
-        hub.close()
     (event,) = telemetered.span("s").events
     assert (event.attributes or {})[n.MESSAGE_CONTENT] == MARKER
 
@@ -193,19 +174,16 @@ def test_capture_on_fixture_turns_capture_on_through_the_environment(
 # A secret inside an exception message could leak through span.record_exception's
 # ``exception.stacktrace`` or the status description. Provider errors routinely echo the
 # API key ("Incorrect API key provided: sk-proj-…").
-def test_secret_in_an_exception_message_never_reaches_exported_spans(
+async def test_secret_in_an_exception_message_never_reaches_exported_spans(
     telemetered: Telemetered, tmp_path: Path
 ) -> None:
-    hub = _hub(tmp_path, telemetry.TelemetrySettings())
-    try:
+    async with hub_in(tmp_path, settings=telemetry.TelemetrySettings()) as hub:
         request = telemetry.RequestTrace(hub.spans, "s1")
         run = request.agent("coder")
         request.tool("execute_command", "c1", run=run)
         request.finish(n.OUTCOME_ERROR, RuntimeError(f"Incorrect API key provided: {API_KEY}"))
         assert hub.audit is not None
         audit = hub.audit.get_audit_log()
-    finally:
-        hub.close()
     leaks = _containing(telemetered, API_KEY)
     assert leaks == [], "secret exported at: " + "; ".join(leaks)
     assert API_KEY not in repr(audit)

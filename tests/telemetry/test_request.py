@@ -142,7 +142,7 @@ def test_unsampled_request_still_finishes_and_counts(
 
 
 class CountingCommits:
-    """An audit store that only counts commits of its queue."""
+    """An audit trail that only counts the writes its requests ask for."""
 
     def __init__(self) -> None:
         self.commits = 0
@@ -150,7 +150,7 @@ class CountingCommits:
     def write(self, *args: object, **kwargs: object) -> None:
         pass
 
-    def commit(self) -> None:
+    def flush_soon(self) -> None:
         self.commits += 1
 
 

@@ -4,7 +4,7 @@ points carry exemplars of the operation's span (the SDK's default filter)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from opentelemetry.semconv._incubating.metrics import otel_metrics
 
 import telemetry
 from telemetry import names as n
+from tests.support.fixtures import hub_in
 from tests.support.otel import HookRecorder, SpanLedger
 
 INTERNAL_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
@@ -57,17 +58,15 @@ def _own(
     providers = telemetry.Providers(
         tracer_provider, meter_provider, _logs.NoOpLoggerProvider(), owned=False
     )
-    hub = telemetry.Telemetry(
-        settings=telemetry.TelemetrySettings(), audit_path=tmp_path / "a.db", providers=providers
-    )
+    hub = telemetry.Telemetry(settings=telemetry.TelemetrySettings(), providers=providers)
     return Own(hub, tracer_provider, spans, reader, hooks, ledger)
 
 
 @pytest.fixture
-def own(tmp_path: Path) -> Iterator[Own]:
+async def own(tmp_path: Path) -> AsyncIterator[Own]:
     own = _own(tmp_path)
     yield own
-    own.hub.close()
+    await own.hub.aclose()
 
 
 EVERY_SPAN = (
@@ -102,7 +101,7 @@ def test_every_span_gets_every_processor_hook_once_in_order(own: Own) -> None:
     own.ledger.assert_each_ended_once()
 
 
-def test_span_limits_apply_to_the_layers_spans_and_events(tmp_path: Path) -> None:
+async def test_span_limits_apply_to_the_layers_spans_and_events(tmp_path: Path) -> None:
     limits = SpanLimits(max_attribute_length=5, max_events=1)
     own = _own(tmp_path, limits=limits)
     try:
@@ -117,7 +116,7 @@ def test_span_limits_apply_to_the_layers_spans_and_events(tmp_path: Path) -> Non
             )
         request.finish(n.OUTCOME_COMPLETED)
     finally:
-        own.hub.close()
+        await own.hub.aclose()
     (agent,) = [s for s in own.spans.get_finished_spans() if s.name == "invoke_agent orchestrator"]
     attributes = agent.attributes or {}
     assert attributes[n.GEN_AI_AGENT_NAME] == "orche"
@@ -136,7 +135,7 @@ def _metric_names(reader: InMemoryMetricReader) -> set[str]:
     }
 
 
-def test_the_sdks_internal_metrics_work_and_land_with_ours(
+async def test_the_sdks_internal_metrics_work_and_land_with_ours(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED`` (read when the processors are built)
@@ -150,24 +149,23 @@ def test_the_sdks_internal_metrics_work_and_land_with_ours(
     providers = telemetry.build_providers(
         NO_EXPORTERS, span_exporters=[spans], metric_readers=[reader], log_exporters=[logs]
     )
-    hub = telemetry.Telemetry(
-        settings=telemetry.TelemetrySettings(), audit_path=tmp_path / "a.db", providers=providers
-    )
     try:
-        request = telemetry.RequestTrace(hub.spans, "s1")
-        hub.emit(
-            telemetry.AgentSwitched(from_agent="orchestrator", to_agent="coder", trigger="user"),
-            span=request.agent("orchestrator").span,
-        )
-        request.finish(n.OUTCOME_COMPLETED)
-        hub.flush()
-        assert isinstance(providers.tracer_provider, TracerProvider)
-        providers.tracer_provider.force_flush()
-        assert isinstance(providers.logger_provider, _logs.LoggerProvider)
-        providers.logger_provider.force_flush()  # type: ignore[attr-defined]
-        names = _metric_names(reader)
+        async with hub_in(tmp_path, providers=providers) as hub:
+            request = telemetry.RequestTrace(hub.spans, "s1")
+            hub.emit(
+                telemetry.AgentSwitched(
+                    from_agent="orchestrator", to_agent="coder", trigger="user"
+                ),
+                span=request.agent("orchestrator").span,
+            )
+            request.finish(n.OUTCOME_COMPLETED)
+            await hub.flush()
+            assert isinstance(providers.tracer_provider, TracerProvider)
+            providers.tracer_provider.force_flush()
+            assert isinstance(providers.logger_provider, _logs.LoggerProvider)
+            providers.logger_provider.force_flush()  # type: ignore[attr-defined]
+            names = _metric_names(reader)
     finally:
-        hub.close()
         telemetry.shutdown(providers, deadline_s=5)
     assert {span.name for span in spans.get_finished_spans()} == {
         n.SPAN_AGENT_REQUEST,
@@ -183,7 +181,7 @@ def test_the_sdks_internal_metrics_work_and_land_with_ours(
     } <= names
 
 
-def test_without_the_variable_the_sdk_reports_nothing_of_its_own(
+async def test_without_the_variable_the_sdk_reports_nothing_of_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(INTERNAL_METRICS, raising=False)
@@ -191,12 +189,12 @@ def test_without_the_variable_the_sdk_reports_nothing_of_its_own(
     providers = telemetry.build_providers(
         NO_EXPORTERS, span_exporters=[InMemorySpanExporter()], metric_readers=[reader]
     )
-    hub = telemetry.Telemetry(audit_path=None, providers=providers)
+    hub = telemetry.Telemetry(providers=providers)
     try:
         telemetry.RequestTrace(hub.spans, "s1").finish(n.OUTCOME_COMPLETED)
         names = _metric_names(reader)
     finally:
-        hub.close()
+        await hub.aclose()
         telemetry.shutdown(providers, deadline_s=5)
     assert not {name for name in names if name.startswith("otel.sdk.")}
 
@@ -238,7 +236,7 @@ def test_a_duration_point_has_an_exemplar_of_its_own_span(
         ], metric
 
 
-def test_an_unsampled_operation_records_its_point_without_an_exemplar(tmp_path: Path) -> None:
+async def test_an_unsampled_operation_records_its_point_without_an_exemplar(tmp_path: Path) -> None:
     own = _own(tmp_path, sampler=ALWAYS_OFF)
     try:
         request = telemetry.RequestTrace(own.hub.spans, "s1")
@@ -246,6 +244,6 @@ def test_an_unsampled_operation_records_its_point_without_an_exemplar(tmp_path: 
         request.finish(n.OUTCOME_COMPLETED)
         (point,) = _points(own.reader)[n.METRIC_INVOKE_AGENT_DURATION]
     finally:
-        own.hub.close()
+        await own.hub.aclose()
     assert point.count == 1
     assert point.exemplars == []

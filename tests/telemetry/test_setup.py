@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanContext, TraceFlags
 
 import telemetry
+from agent_runtime.store import SQLiteStore
 from telemetry import names as n
 from telemetry._exporters import CountingLogRecordProcessor, CountingSpanProcessor
 from telemetry.audit import AuditDelivery, AuditLog
@@ -324,7 +325,7 @@ class FixedLogExporter(LogRecordExporter):
         return True
 
 
-def test_log_export_acknowledges_audit_records_or_counts_the_drop(
+async def test_log_export_acknowledges_audit_records_or_counts_the_drop(
     dropped: Dropped, tmp_path: Path
 ) -> None:
     """The log exporter reports to the audit delivery it was built with, and the outbox
@@ -342,27 +343,32 @@ def test_log_export_acknowledges_audit_records_or_counts_the_drop(
             schedule_delay_millis=60_000,
         )
     )
+    store = SQLiteStore(tmp_path / "store.db")
+    await store.open()
     audit = AuditLog(
-        tmp_path / "audit.db",
+        store,
         logger=logger_provider.get_logger(n.AUDIT_SCOPE),
         delivery=delivery,
     )
     try:
         event = telemetry.SessionDeleted(session_id="s1")
         context = SpanContext(1, 2, is_remote=False, trace_flags=TraceFlags(1))
-        record = audit.write(event, event.attributes(telemetry.TelemetrySettings()), context)
-        audit.flush()
+        audit.write(event, event.attributes(telemetry.TelemetrySettings()), context)
+        await audit.flush()
         assert logger_provider.force_flush()
         assert dropped.count("logs") == 1
         assert not delivery.healthy
-        assert [r.record_id for r in audit.unexported()] == [record.record_id]
+        await audit.flush()
+        assert await store.count_unshipped() == 1
 
         exporter.result = LogRecordExportResult.SUCCESS
-        assert audit.resend_unexported(older_than_s=0) == 1
+        assert await audit.resend(older_than_s=-1, limit=10) == 1
         assert logger_provider.force_flush()
         assert delivery.healthy
-        assert audit.unexported() == []
+        await audit.flush()  # the acknowledgement reaches the store
+        assert await store.count_unshipped() == 0
         assert dropped.count("logs") == 1
     finally:
-        audit.close()
+        await audit.aclose()
+        await store.close()
         logger_provider.shutdown()

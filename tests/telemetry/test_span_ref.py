@@ -11,6 +11,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanContext, TraceFlags
 
 import telemetry
+from agent_runtime.store import SQLiteStore
 from telemetry import names as n
 from telemetry.audit import AuditLog
 from tests.support.otel import Telemetered
@@ -121,19 +122,20 @@ def test_emit_origin_puts_the_audit_record_in_the_stored_trace(
     ]
 
 
-def test_audit_records_accept_and_give_back_a_span_ref(
+async def test_audit_records_accept_and_give_back_a_span_ref(
     telemetered: Telemetered, tmp_path: Path
 ) -> None:
     ref = telemetry.SpanRef(TRACE_ID, SPAN_ID, 1)
-    log = AuditLog(tmp_path / "audit.db")
-    try:
-        event = telemetry.SessionDeleted(session_id="s1")
-        record = log.write(event, event.attributes(telemetry.TelemetrySettings()), ref)
-        assert (record.trace_id, record.span_id) == (TRACE_ID, SPAN_ID)
-        assert record.span_ref == ref
-        log.flush()
-    finally:
-        log.close()
+    async with SQLiteStore(tmp_path / "store.db") as store:
+        log = AuditLog(store)
+        try:
+            event = telemetry.SessionDeleted(session_id="s1")
+            record = log.write(event, event.attributes(telemetry.TelemetrySettings()), ref)
+            assert (record.trace_id, record.span_id) == (TRACE_ID, SPAN_ID)
+            assert record.span_ref == ref
+            await log.flush()
+        finally:
+            await log.aclose()
     (shipped,) = telemetered.logs()
     assert shipped.log_record.trace_id == int(TRACE_ID, 16)
     assert shipped.log_record.span_id == int(SPAN_ID, 16)

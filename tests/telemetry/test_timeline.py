@@ -51,13 +51,13 @@ def test_timeline_tells_one_requests_story(hub: telemetry.Telemetry) -> None:
     assert hub.timeline(request.correlation_id.upper()) == entries
 
 
-def test_events_outside_any_trace_make_no_timeline(tmp_path: Path) -> None:
+async def test_events_outside_any_trace_make_no_timeline(tmp_path: Path) -> None:
     """With tracing off every request's trace id is all zeros: one timeline under it would
     mix every request's story, so none is kept."""
     noop = telemetry.Providers(
         trace.NoOpTracerProvider(), metrics.NoOpMeterProvider(), _logs.NoOpLoggerProvider(), False
     )
-    hub = telemetry.Telemetry(audit_path=None, providers=noop)
+    hub = telemetry.Telemetry(audit=None, providers=noop)
     request = telemetry.RequestTrace(hub.spans, "s1")
     hub.emit(
         telemetry.AgentSwitched(from_agent="orchestrator", to_agent="coder", trigger="user"),
@@ -67,7 +67,7 @@ def test_events_outside_any_trace_make_no_timeline(tmp_path: Path) -> None:
     assert request.correlation_id == "0" * 32
     assert hub.timeline("0" * 32) is None
     assert hub.metrics.get_agent_switch_count() == 1  # the event itself was recorded
-    hub.close()
+    await hub.aclose()
 
 
 def test_unknown_trace_has_no_timeline(hub: telemetry.Telemetry) -> None:

@@ -37,7 +37,7 @@ async def _resend_audit_forever(runtime: Runtime) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await asyncio.to_thread(runtime.telemetry.resend_audit, older_than_s=interval)
+            await runtime.telemetry.resend_audit(older_than_s=interval)
         except Exception:
             _log.exception("audit re-send failed")
 

@@ -8,11 +8,13 @@ Usage::
     await store.close()
 
 Configuration: ``DATABASE_URL`` unset (default) or ``sqlite:///path`` uses the embedded
-SQLite file (``<AGENT_RUNTIME_DATA_DIR>/agent-runtime.db`` by default); ``postgresql://``
-is reserved for the PostgreSQL implementation and refused until it exists.
+SQLite file (``<AGENT_RUNTIME_DATA_DIR>/agent-runtime.db`` by default);
+``postgresql://user:password@host:port/database`` the shared PostgreSQL store.
 """
 
-from agent_runtime.store.base import DEFAULT_SQLITE_FILENAME, Store, open_store
+from agent_runtime.store.base import DEFAULT_SQLITE_FILENAME, Store, StoreOptions, open_store
+from agent_runtime.store.legacy import import_legacy_audit
+from agent_runtime.store.migrations import SCHEMA_VERSION, SchemaTooNew
 from agent_runtime.store.records import (
     ApprovalRecord,
     ApprovalStatus,
@@ -20,7 +22,7 @@ from agent_runtime.store.records import (
     MessageRole,
     SessionRecord,
 )
-from agent_runtime.store.sqlite import SCHEMA_VERSION, SQLiteStore
+from agent_runtime.store.sqlite import SQLiteStore
 
 __all__ = [
     "DEFAULT_SQLITE_FILENAME",
@@ -30,7 +32,10 @@ __all__ = [
     "MessageRecord",
     "MessageRole",
     "SQLiteStore",
+    "SchemaTooNew",
     "SessionRecord",
     "Store",
+    "StoreOptions",
+    "import_legacy_audit",
     "open_store",
 ]

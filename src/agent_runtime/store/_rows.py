@@ -7,25 +7,33 @@ mappings by column name, so the conversion lives here once; each store keeps onl
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from agent_runtime.store.records import ApprovalRecord, MessageRecord, SessionRecord
 from telemetry import AuditRecord
+
+
+class Row(Protocol):
+    """A row read by column name: ``sqlite3.Row`` (aiosqlite's) and psycopg's dict rows."""
+
+    def __getitem__(self, key: str) -> Any: ...
+
 
 APPROVAL_COLUMNS = (
     "call_id, session_id, tool, arguments, agent, reason, timeout_s, requested_at, deadline, "
     "trace_id, span_id, trace_flags, status, decision, decided_arguments, feedback, outcome, "
     "decided_at, decided_by, resumed_by"
 )
-MESSAGE_COLUMNS = "seq, session_id, role, content, agent, created_at, tool_calls, tool_call_id, meta"
+MESSAGE_COLUMNS = (
+    "seq, session_id, role, content, agent, created_at, tool_calls, tool_call_id, meta"
+)
 AUDIT_COLUMNS = (
     "record_id, ts, event_type, session_id, trace_id, span_id, attributes, summary, otel_name, "
     "details"
 )
 
 
-def session_from_row(row: Mapping[str, Any]) -> SessionRecord:
+def session_from_row(row: Row) -> SessionRecord:
     return SessionRecord(row["session_id"], row["created_at"], row["agent"], None)
 
 
@@ -43,7 +51,7 @@ def message_values(record: MessageRecord) -> tuple[Any, ...]:
     )
 
 
-def message_from_row(row: Mapping[str, Any]) -> MessageRecord:
+def message_from_row(row: Row) -> MessageRecord:
     return MessageRecord(
         session_id=row["session_id"],
         role=row["role"],
@@ -83,7 +91,7 @@ def approval_values(record: ApprovalRecord) -> tuple[Any, ...]:
     )
 
 
-def approval_from_row(row: Mapping[str, Any]) -> ApprovalRecord:
+def approval_from_row(row: Row) -> ApprovalRecord:
     decided = row["decided_arguments"]
     return ApprovalRecord(
         call_id=row["call_id"],
@@ -125,7 +133,7 @@ def audit_values(record: AuditRecord) -> tuple[Any, ...]:
     )
 
 
-def audit_from_row(row: Mapping[str, Any]) -> AuditRecord:
+def audit_from_row(row: Row) -> AuditRecord:
     return AuditRecord(
         record_id=row["record_id"],
         timestamp=row["ts"],
@@ -137,4 +145,25 @@ def audit_from_row(row: Mapping[str, Any]) -> AuditRecord:
         summary=row["summary"],
         otel_name=row["otel_name"],
         details=json.loads(row["details"]),
+    )
+
+
+def decision_values(
+    decision: str,
+    arguments: dict[str, Any] | None,
+    feedback: str | None,
+    outcome: str | None,
+    decided_at: float,
+    decided_by: str | None,
+    call_id: str,
+) -> tuple[Any, ...]:
+    """The parameters of a decision's compare-and-set, in statement order."""
+    return (
+        decision,
+        None if arguments is None else json.dumps(arguments),
+        feedback,
+        outcome,
+        decided_at,
+        decided_by,
+        call_id,
     )

@@ -1,25 +1,27 @@
 """The one storage interface, and the function that picks its implementation.
 
-Sessions, messages and pending approvals live behind :class:`Store` so the service runs on
-embedded SQLite with zero set-up and, later, on PostgreSQL when ``DATABASE_URL`` says so
-(N replicas sharing state). A PostgreSQL implementation goes beside ``sqlite.py`` and
-:func:`open_store` learns its scheme; nothing above the store changes.
+Sessions, transcripts, pending approvals and the audit outbox live behind :class:`Store`,
+so the service runs on embedded SQLite with zero set-up, and on PostgreSQL when
+``DATABASE_URL`` says so (replicas sharing state); nothing above the store changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from agent_runtime.store.records import ApprovalRecord, MessageRecord, SessionRecord
+from telemetry import AuditOutbox, AuditRecord
 
-__all__ = ["DEFAULT_SQLITE_FILENAME", "Store", "open_store"]
+__all__ = ["DEFAULT_SQLITE_FILENAME", "Store", "StoreOptions", "open_store"]
 
 DEFAULT_SQLITE_FILENAME = "agent-runtime.db"
 
 
 @runtime_checkable
-class Store(Protocol):
+class Store(AuditOutbox, Protocol):
     """Durable state of the service. Every method is async and safe to call concurrently.
 
     Contract shared by all implementations:
@@ -33,6 +35,12 @@ class Store(Protocol):
     - ``record_decision`` is an atomic compare-and-set on ``status == 'pending'``: of two
       concurrent decisions exactly one returns ``True``; so is ``claim_resume`` on a decided
       call's ``resumed_by``, and ``claim_session_run`` on a session's run lease.
+    - The changes that acknowledge a human action take their audit records
+      (``record_decision(..., audit=)``, ``soft_delete_session(..., audit=)``) and store
+      them in the same transaction as the change, only when the change happens.
+    - The audit outbox's contract is :class:`telemetry.AuditOutbox`'s.
+    - A backend that cannot be reached raises
+      :class:`~agent_runtime.errors.StoreUnavailable`; ``ping`` answers ``False``.
     """
 
     async def open(self) -> None: ...
@@ -50,8 +58,11 @@ class Store(Protocol):
 
     async def set_session_agent(self, session_id: str, agent: str | None) -> None: ...
 
-    async def soft_delete_session(self, session_id: str, deleted_at: float) -> bool:
-        """Mark the session deleted; ``False`` when it is missing or already deleted."""
+    async def soft_delete_session(
+        self, session_id: str, deleted_at: float, *, audit: Sequence[AuditRecord] = ()
+    ) -> bool:
+        """Mark the session deleted (with ``audit``, in one transaction); ``False`` when it
+        is missing or already deleted."""
         ...
 
     # the transcript
@@ -115,8 +126,10 @@ class Store(Protocol):
         outcome: str | None,
         decided_at: float,
         decided_by: str | None = None,
+        audit: Sequence[AuditRecord] = (),
     ) -> bool:
-        """Record the decision only if the approval is still pending; ``False`` otherwise."""
+        """Record the decision (with ``audit``, in one transaction) only if the approval is
+        still pending; ``False`` otherwise."""
         ...
 
     async def claim_resume(self, call_id: str, owner: str, *, now: float) -> bool:
@@ -124,14 +137,33 @@ class Store(Protocol):
         callers exactly one gets ``True``."""
         ...
 
+    async def import_audit(self, records: Sequence[tuple[AuditRecord, float | None]]) -> int:
+        """Audit records an older release kept in a file of its own, each with when the
+        Collector acknowledged it; stored once (ids already here are skipped). Returns how
+        many were new."""
+        ...
 
-def open_store(database_url: str | None, data_dir: Path) -> Store:
+
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """How to reach a database server (PostgreSQL; the embedded store ignores them)."""
+
+    statement_timeout_s: float = 5.0
+    connect_timeout_s: float = 3.0
+    pool_size: int = 10
+    on_connect: Callable[[Any], None] | None = None
+    """Called with every new connection (the database client spans' instrumentation)."""
+
+
+def open_store(
+    database_url: str | None, data_dir: Path, options: StoreOptions | None = None
+) -> Store:
     """Build (not open) the store ``DATABASE_URL`` asks for.
 
     ``None`` means the embedded default, ``data_dir / "agent-runtime.db"``; ``sqlite:///p``
-    names a file (``sqlite:////abs/path`` for an absolute one, as SQLAlchemy spells it).
-    PostgreSQL is refused with a clear ``ValueError`` until its implementation lands. Error
-    messages name the scheme only, never the URL, which may carry a password.
+    names a file (``sqlite:////abs/path`` for an absolute one, as SQLAlchemy spells it);
+    ``postgresql://user:password@host:port/database`` (or ``postgres://``) the shared
+    store. Error messages name the scheme only, never the URL, which may carry a password.
     """
     from agent_runtime.store.sqlite import SQLiteStore
 
@@ -145,9 +177,17 @@ def open_store(database_url: str | None, data_dir: Path) -> Store:
         if not rest.startswith("/") or rest in ("/", "/:memory:"):
             raise ValueError("DATABASE_URL for SQLite must name a file: sqlite:///path/to.db")
         return SQLiteStore(Path(rest[1:]))
-    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
-        raise ValueError(
-            "DATABASE_URL points to PostgreSQL, which is not supported yet; "
-            "unset DATABASE_URL to use the embedded SQLite store"
+    if scheme in ("postgresql", "postgres"):
+        from agent_runtime.store.postgres import PostgresStore
+
+        options = options or StoreOptions()
+        return PostgresStore(
+            f"postgresql://{rest}",
+            statement_timeout_s=options.statement_timeout_s,
+            connect_timeout_s=options.connect_timeout_s,
+            pool_size=options.pool_size,
+            on_connect=options.on_connect,
         )
-    raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite or unset it)")
+    raise ValueError(
+        f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite, postgresql, or unset it)"
+    )

@@ -1,104 +1,52 @@
 """The embedded default store: one SQLite file, opened through aiosqlite.
 
-Why it is safe under concurrency without a lock: aiosqlite runs every statement of a
-connection on one worker thread, in order, and every write here is a single statement
-(existence checks ride inside it as ``WHERE EXISTS``), so each write is atomic on its own.
-The approval decision is a compare-and-set ``UPDATE ... WHERE status = 'pending'`` whose row
-count tells the winner, which also holds across processes sharing the file.
+One connection, one writer: aiosqlite runs the connection's statements on one worker thread
+in order, and :attr:`SQLiteStore._lock` keeps a multi-statement transaction (a decision with
+its audit record) from interleaving with another coroutine's statements. Compare-and-set
+writes (``UPDATE ... WHERE status = 'pending'``) tell the winner by their row count, which
+also holds across processes sharing the file.
 
-WAL journal mode lets readers proceed while a write commits; ``synchronous=NORMAL`` is
-durable across application crashes in WAL mode (only an OS crash may lose the last commits);
-the busy timeout absorbs short lock waits from another process (the CLI reading the file).
+WAL journal mode lets readers proceed while a write commits (the seed's synchronous audit
+query reads through a second connection); ``synchronous=NORMAL`` is durable across
+application crashes in WAL mode (only an OS crash may lose the last commits); the busy
+timeout absorbs short lock waits from another process (the CLI reading the file).
+
+The embedded store belongs to one process: at open, run leases that a previous process
+left behind (it was killed while a stream ran) are void, so their sessions are usable.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import logging
 import sqlite3
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from agent_runtime.errors import SessionAlreadyExists, SessionNotFound
+from agent_runtime.store import _rows
+from agent_runtime.store.migrations import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
 from agent_runtime.store.records import ApprovalRecord, MessageRecord, SessionRecord
+from telemetry import AuditRecord
 
-__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+__all__ = ["SQLiteStore"]
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 BUSY_TIMEOUT_MS = 5_000
 
-# Each entry migrates from version i to i + 1; append, never edit, so old files upgrade.
-_MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE sessions (
-        session_id TEXT PRIMARY KEY,
-        created_at REAL NOT NULL,
-        agent TEXT,
-        deleted_at REAL
-    );
-    CREATE TABLE messages (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        session_id TEXT NOT NULL REFERENCES sessions (session_id),
-        role TEXT NOT NULL,
-        content TEXT,
-        agent TEXT,
-        created_at REAL NOT NULL,
-        tool_calls TEXT NOT NULL DEFAULT '[]',
-        tool_call_id TEXT
-    );
-    CREATE INDEX messages_by_session ON messages (session_id, seq);
-    CREATE TABLE approvals (
-        call_id TEXT PRIMARY KEY,
-        session_id TEXT NOT NULL REFERENCES sessions (session_id),
-        tool TEXT NOT NULL,
-        arguments TEXT NOT NULL,
-        agent TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        timeout_s REAL NOT NULL,
-        requested_at REAL NOT NULL,
-        deadline REAL NOT NULL,
-        trace_id TEXT NOT NULL,
-        span_id TEXT NOT NULL,
-        trace_flags INTEGER NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'decided')),
-        decision TEXT,
-        decided_arguments TEXT,
-        feedback TEXT,
-        outcome TEXT,
-        decided_at REAL
-    );
-    CREATE INDEX approvals_by_status ON approvals (status, session_id, requested_at);
-    """,
-    # 2: the transcript is the run's state (handoff entries, tool outcomes), runs resume
-    # exactly once (resumed_by), one run per session at a time (run_owner, run_until).
-    """
-    ALTER TABLE messages ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
-    ALTER TABLE approvals ADD COLUMN decided_by TEXT;
-    ALTER TABLE approvals ADD COLUMN resumed_by TEXT;
-    ALTER TABLE approvals ADD COLUMN resumed_at REAL;
-    ALTER TABLE sessions ADD COLUMN run_owner TEXT;
-    ALTER TABLE sessions ADD COLUMN run_until REAL;
-    UPDATE approvals SET resumed_by = 'before-resumable-runs' WHERE status = 'decided';
-    """,
-)
-SCHEMA_VERSION = len(_MIGRATIONS)
-
 # Queries are literal constants: only values travel as parameters, never text.
-_APPROVAL_COLUMNS = (
-    "call_id, session_id, tool, arguments, agent, reason, timeout_s, requested_at, deadline, "
-    "trace_id, span_id, trace_flags, status, decision, decided_arguments, feedback, outcome, "
-    "decided_at, decided_by, resumed_by"
-)
 _LIVE_SESSION = "EXISTS (SELECT 1 FROM sessions WHERE session_id = ? AND deleted_at IS NULL)"
-_SELECT_APPROVALS = (
-    "SELECT call_id, session_id, tool, arguments, agent, reason, timeout_s, requested_at, "
-    "deadline, trace_id, span_id, trace_flags, status, decision, decided_arguments, feedback, "
-    "outcome, decided_at, decided_by, resumed_by FROM approvals "
-)
+_SELECT_APPROVALS = f"SELECT {_rows.APPROVAL_COLUMNS} FROM approvals "
 _INSERT_APPROVAL = (
-    "INSERT INTO approvals (" + _APPROVAL_COLUMNS + ") "
+    f"INSERT INTO approvals ({_rows.APPROVAL_COLUMNS}) "
     "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE " + _LIVE_SESSION
 )
 _INSERT_MESSAGE = (
@@ -106,8 +54,32 @@ _INSERT_MESSAGE = (
     "tool_call_id, meta) SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE " + _LIVE_SESSION
 )
 _SELECT_MESSAGES = (
-    "SELECT seq, session_id, role, content, agent, created_at, tool_calls, tool_call_id, meta "
-    "FROM messages WHERE session_id = ? ORDER BY seq LIMIT ? OFFSET ?"
+    f"SELECT {_rows.MESSAGE_COLUMNS} FROM messages WHERE session_id = ? "
+    "ORDER BY seq LIMIT ? OFFSET ?"
+)
+_DECIDE = (
+    "UPDATE approvals SET status = 'decided', decision = ?, decided_arguments = ?, "
+    "feedback = ?, outcome = ?, decided_at = ?, decided_by = ? "
+    "WHERE call_id = ? AND status = 'pending'"
+)
+_INSERT_AUDIT = (
+    f"INSERT OR IGNORE INTO audit_records ({_rows.AUDIT_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SELECT_AUDIT = f"SELECT {_rows.AUDIT_COLUMNS} FROM audit_records "
+# One statement per filter combination, so each uses its index (by seq, session, type).
+_QUERY_AUDIT = {
+    (False, False): _SELECT_AUDIT + "ORDER BY seq DESC LIMIT ?",
+    (True, False): _SELECT_AUDIT + "WHERE session_id = ? ORDER BY seq DESC LIMIT ?",
+    (False, True): _SELECT_AUDIT + "WHERE event_type = ? ORDER BY seq DESC LIMIT ?",
+    (True, True): _SELECT_AUDIT
+    + "WHERE session_id = ? AND event_type = ? ORDER BY seq DESC LIMIT ?",
+}
+_CLAIM_AUDIT = (
+    "UPDATE audit_records SET claimed_by = ?, claimed_until = ? WHERE seq IN ("
+    "SELECT seq FROM audit_records WHERE exported_at IS NULL AND ts < ? "
+    "AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?) "
+    f"ORDER BY seq LIMIT ?) RETURNING seq, {_rows.AUDIT_COLUMNS}"
 )
 
 
@@ -117,6 +89,9 @@ class SQLiteStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
 
     async def __aenter__(self) -> SQLiteStore:
         await self.open()
@@ -142,7 +117,7 @@ class SQLiteStore:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: autocommit, each statement its own transaction; the
-        # migrations manage theirs explicitly.
+        # migrations and multi-statement writes manage theirs explicitly.
         db = await aiosqlite.connect(self.path, isolation_level=None)
         try:
             db.row_factory = aiosqlite.Row
@@ -151,8 +126,6 @@ class SQLiteStore:
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
             await self._migrate(db)
-            # The embedded store belongs to one process: a run lease left by a previous
-            # process (killed while a stream ran) is void now, so its session is usable.
             await db.execute("UPDATE sessions SET run_owner = NULL, run_until = NULL")
         except BaseException:
             await db.close()
@@ -166,22 +139,23 @@ class SQLiteStore:
             row = await cur.fetchone()
         current = int(row[0]) if row is not None else 0
         if current > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"database schema version {current} is newer than this code supports "
-                f"({SCHEMA_VERSION}); upgrade agent-runtime"
-            )
-        for version in range(current, SCHEMA_VERSION):
+            raise SchemaTooNew(current, SCHEMA_VERSION)
+        for migration in MIGRATIONS[current:]:
             # executescript commits first, so the whole step runs in its own transaction.
             await db.executescript(
-                f"BEGIN IMMEDIATE;\n{_MIGRATIONS[version]}\n"
+                f"BEGIN IMMEDIATE;\n{migration.sqlite}\n"
                 "DELETE FROM schema_version;\n"
-                f"INSERT INTO schema_version (version) VALUES ({version + 1});\nCOMMIT;"
+                f"INSERT INTO schema_version (version) VALUES ({migration.version});\nCOMMIT;"
             )
 
     async def close(self) -> None:
         db, self._db = self._db, None
         if db is not None:
             await db.close()
+        with self._reader_lock:
+            reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
 
     async def ping(self) -> bool:
         if self._db is None:
@@ -198,11 +172,41 @@ class SQLiteStore:
             row = await cur.fetchone()
         return int(row[0]) if row is not None else 0
 
+    async def _atomic(self, work: Callable[[aiosqlite.Connection], Awaitable[_T]]) -> _T:
+        """Run ``work`` in one write transaction, alone on the connection, and to its end
+        even when the caller is cancelled (a client gone): a transaction interrupted between
+        its BEGIN and its COMMIT would leave the shared connection inside it."""
+
+        async def run() -> _T:
+            async with self._lock:
+                db = self._conn
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = await work(db)
+                except BaseException:
+                    await db.execute("ROLLBACK")
+                    raise
+                await db.execute("COMMIT")
+                return result
+
+        task = asyncio.get_running_loop().create_task(run())
+        task.add_done_callback(_log_unretrieved)
+        return await asyncio.shield(task)
+
+    async def _write(self, sql: str, params: Iterable[Any]) -> int:
+        """One write statement; its row count."""
+        async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
+            return cur.rowcount
+
+    async def _fetch(self, sql: str, params: Iterable[Any]) -> list[aiosqlite.Row]:
+        async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
     # --- sessions ---------------------------------------------------------------------
 
     async def insert_session(self, record: SessionRecord) -> None:
         try:
-            await self._conn.execute(
+            await self._write(
                 "INSERT INTO sessions (session_id, created_at, agent, deleted_at) "
                 "VALUES (?, ?, ?, ?)",
                 (record.session_id, record.created_at, record.agent, record.deleted_at),
@@ -211,48 +215,45 @@ class SQLiteStore:
             raise SessionAlreadyExists.for_id(record.session_id) from exc
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
-        async with self._conn.execute(
-            "SELECT session_id, created_at, agent, deleted_at FROM sessions "
+        rows = await self._fetch(
+            "SELECT session_id, created_at, agent FROM sessions "
             "WHERE session_id = ? AND deleted_at IS NULL",
             (session_id,),
-        ) as cur:
-            row = await cur.fetchone()
-        if row is None:
-            return None
-        return SessionRecord(row["session_id"], row["created_at"], row["agent"], None)
+        )
+        return _rows.session_from_row(rows[0]) if rows else None
 
     async def set_session_agent(self, session_id: str, agent: str | None) -> None:
-        async with self._conn.execute(
+        changed = await self._write(
             "UPDATE sessions SET agent = ? WHERE session_id = ? AND deleted_at IS NULL",
             (agent, session_id),
-        ) as cur:
-            if cur.rowcount == 0:
-                raise SessionNotFound.for_id(session_id)
+        )
+        if changed == 0:
+            raise SessionNotFound.for_id(session_id)
 
-    async def soft_delete_session(self, session_id: str, deleted_at: float) -> bool:
-        async with self._conn.execute(
-            "UPDATE sessions SET deleted_at = ? WHERE session_id = ? AND deleted_at IS NULL",
-            (deleted_at, session_id),
-        ) as cur:
-            return cur.rowcount > 0
+    async def soft_delete_session(
+        self, session_id: str, deleted_at: float, *, audit: Sequence[AuditRecord] = ()
+    ) -> bool:
+        async def work(db: aiosqlite.Connection) -> bool:
+            async with db.execute(
+                "UPDATE sessions SET deleted_at = ? WHERE session_id = ? AND deleted_at IS NULL",
+                (deleted_at, session_id),
+            ) as cur:
+                deleted = cur.rowcount > 0
+            if deleted and audit:
+                await db.executemany(_INSERT_AUDIT, [_rows.audit_values(r) for r in audit])
+            return deleted
 
-    # --- messages ---------------------------------------------------------------------
+        return await self._atomic(work)
+
+    # --- the transcript -----------------------------------------------------------------
 
     async def append_message(self, record: MessageRecord) -> MessageRecord:
-        async with self._conn.execute(
-            _INSERT_MESSAGE,
-            (
-                record.session_id,
-                record.role,
-                record.content,
-                record.agent,
-                record.created_at,
-                json.dumps(record.tool_calls),
-                record.tool_call_id,
-                json.dumps(record.meta),
-                record.session_id,
-            ),
-        ) as cur:
+        async with (
+            self._lock,
+            self._conn.execute(
+                _INSERT_MESSAGE, (*_rows.message_values(record), record.session_id)
+            ) as cur,
+        ):
             if cur.rowcount == 0:
                 raise SessionNotFound.for_id(record.session_id)
             seq = cur.lastrowid or 0
@@ -261,46 +262,44 @@ class SQLiteStore:
     async def list_messages(
         self, session_id: str, *, offset: int = 0, limit: int | None = None
     ) -> list[MessageRecord]:
-        async with self._conn.execute(
+        rows = await self._fetch(
             _SELECT_MESSAGES, (session_id, -1 if limit is None else limit, offset)
-        ) as cur:
-            rows = await cur.fetchall()
-        return [_message_from_row(row) for row in rows]
+        )
+        return [_rows.message_from_row(row) for row in rows]
 
     async def count_messages(self, session_id: str) -> int:
-        async with self._conn.execute(
+        rows = await self._fetch(
             "SELECT COUNT(*) FROM messages WHERE session_id = ?", (session_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row is not None else 0
+        )
+        return int(rows[0][0])
 
-    # --- one run per session -----------------------------------------------------------
+    # --- one run per session ---------------------------------------------------------------
 
     async def claim_session_run(
         self, session_id: str, owner: str, *, now: float, until: float
     ) -> bool:
-        async with self._conn.execute(
+        changed = await self._write(
             "UPDATE sessions SET run_owner = ?, run_until = ? WHERE session_id = ? "
             "AND deleted_at IS NULL AND (run_owner IS NULL OR run_owner = ? OR run_until < ?)",
             (owner, until, session_id, owner, now),
-        ) as cur:
-            return cur.rowcount > 0
+        )
+        return changed > 0
 
     async def renew_session_run(self, session_id: str, owner: str, *, until: float) -> bool:
-        async with self._conn.execute(
+        changed = await self._write(
             "UPDATE sessions SET run_until = ? WHERE session_id = ? AND run_owner = ?",
             (until, session_id, owner),
-        ) as cur:
-            return cur.rowcount > 0
+        )
+        return changed > 0
 
     async def release_session_run(self, session_id: str, owner: str) -> None:
-        await self._conn.execute(
+        await self._write(
             "UPDATE sessions SET run_owner = NULL, run_until = NULL "
             "WHERE session_id = ? AND run_owner = ?",
             (session_id, owner),
         )
 
-    # --- approvals --------------------------------------------------------------------
+    # --- approvals ------------------------------------------------------------------------
 
     async def insert_approval(self, record: ApprovalRecord) -> None:
         """Store a new approval; ``SessionNotFound`` if the session is gone.
@@ -309,33 +308,30 @@ class SQLiteStore:
         raises ``ValueError``.
         """
         try:
-            async with self._conn.execute(
-                _INSERT_APPROVAL, (*_approval_values(record), record.session_id)
-            ) as cur:
-                inserted = cur.rowcount > 0
+            inserted = await self._write(
+                _INSERT_APPROVAL, (*_rows.approval_values(record), record.session_id)
+            )
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"approval {record.call_id!r} already exists") from exc
         if not inserted:
             raise SessionNotFound.for_id(record.session_id)
 
     async def get_approval(self, call_id: str) -> ApprovalRecord | None:
-        async with self._conn.execute(_SELECT_APPROVALS + "WHERE call_id = ?", (call_id,)) as cur:
-            row = await cur.fetchone()
-        return None if row is None else _approval_from_row(row)
+        rows = await self._fetch(_SELECT_APPROVALS + "WHERE call_id = ?", (call_id,))
+        return _rows.approval_from_row(rows[0]) if rows else None
 
     async def list_pending_approvals(self, session_id: str | None) -> list[ApprovalRecord]:
         if session_id is None:
-            query = _SELECT_APPROVALS + "WHERE status = 'pending' ORDER BY requested_at, rowid"
-            params: tuple[str, ...] = ()
-        else:
-            query = (
-                _SELECT_APPROVALS
-                + "WHERE status = 'pending' AND session_id = ? ORDER BY requested_at, rowid"
+            rows = await self._fetch(
+                _SELECT_APPROVALS + "WHERE status = 'pending' ORDER BY requested_at, rowid", ()
             )
-            params = (session_id,)
-        async with self._conn.execute(query, params) as cur:
-            rows = await cur.fetchall()
-        return [_approval_from_row(row) for row in rows]
+        else:
+            rows = await self._fetch(
+                _SELECT_APPROVALS
+                + "WHERE status = 'pending' AND session_id = ? ORDER BY requested_at, rowid",
+                (session_id,),
+            )
+        return [_rows.approval_from_row(row) for row in rows]
 
     async def record_decision(
         self,
@@ -347,112 +343,137 @@ class SQLiteStore:
         outcome: str | None,
         decided_at: float,
         decided_by: str | None = None,
+        audit: Sequence[AuditRecord] = (),
     ) -> bool:
-        async with self._conn.execute(
-            "UPDATE approvals SET status = 'decided', decision = ?, decided_arguments = ?, "
-            "feedback = ?, outcome = ?, decided_at = ?, decided_by = ? "
-            "WHERE call_id = ? AND status = 'pending'",
-            (
-                decision,
-                None if arguments is None else json.dumps(arguments),
-                feedback,
-                outcome,
-                decided_at,
-                decided_by,
-                call_id,
-            ),
-        ) as cur:
-            return cur.rowcount > 0
+        values = _rows.decision_values(
+            decision, arguments, feedback, outcome, decided_at, decided_by, call_id
+        )
+
+        async def work(db: aiosqlite.Connection) -> bool:
+            async with db.execute(_DECIDE, values) as cur:
+                won = cur.rowcount > 0
+            if won and audit:
+                await db.executemany(_INSERT_AUDIT, [_rows.audit_values(r) for r in audit])
+            return won
+
+        return await self._atomic(work)
 
     async def claim_resume(self, call_id: str, owner: str, *, now: float) -> bool:
-        async with self._conn.execute(
+        changed = await self._write(
             "UPDATE approvals SET resumed_by = ?, resumed_at = ? "
             "WHERE call_id = ? AND status = 'decided' AND resumed_by IS NULL",
             (owner, now, call_id),
-        ) as cur:
-            return cur.rowcount > 0
+        )
+        return changed > 0
 
     async def list_unresumed_decisions(
         self, decided_before: float, limit: int
     ) -> list[ApprovalRecord]:
-        async with self._conn.execute(
+        rows = await self._fetch(
             _SELECT_APPROVALS + "WHERE status = 'decided' AND resumed_by IS NULL "
             "AND decided_at < ? ORDER BY decided_at LIMIT ?",
             (decided_before, limit),
-        ) as cur:
-            rows = await cur.fetchall()
-        return [_approval_from_row(row) for row in rows]
+        )
+        return [_rows.approval_from_row(row) for row in rows]
 
     async def list_expired_approvals(self, now: float, limit: int) -> list[ApprovalRecord]:
-        async with self._conn.execute(
+        rows = await self._fetch(
             _SELECT_APPROVALS + "WHERE status = 'pending' AND deadline < ? "
             "ORDER BY deadline LIMIT ?",
             (now, limit),
-        ) as cur:
-            rows = await cur.fetchall()
-        return [_approval_from_row(row) for row in rows]
+        )
+        return [_rows.approval_from_row(row) for row in rows]
+
+    # --- the audit outbox (telemetry.AuditOutbox) ------------------------------------------
+
+    async def write_audit(self, records: Sequence[AuditRecord]) -> None:
+        if not records:
+            return
+        rows = [_rows.audit_values(r) for r in records]
+
+        async def work(db: aiosqlite.Connection) -> None:
+            await db.executemany(_INSERT_AUDIT, rows)
+
+        await self._atomic(work)
+
+    async def import_audit(self, records: Sequence[tuple[AuditRecord, float | None]]) -> int:
+        """Records of an older release's audit file, with when each was acknowledged;
+        returns how many were new here."""
+
+        async def work(db: aiosqlite.Connection) -> int:
+            added = 0
+            for record, exported_at in records:
+                async with db.execute(_INSERT_AUDIT, _rows.audit_values(record)) as cur:
+                    added += cur.rowcount
+                if exported_at is not None:
+                    await db.execute(
+                        "UPDATE audit_records SET exported_at = ? WHERE record_id = ?",
+                        (exported_at, record.record_id),
+                    )
+            return added
+
+        return await self._atomic(work)
+
+    async def claim_unshipped(
+        self, *, owner: str, stored_before: float, limit: int, lease_s: float, now: float
+    ) -> list[AuditRecord]:
+        params = (owner, now + lease_s, stored_before, now, owner, limit)
+
+        async def work(db: aiosqlite.Connection) -> list[aiosqlite.Row]:
+            async with db.execute(_CLAIM_AUDIT, params) as cur:
+                return list(await cur.fetchall())
+
+        rows = await self._atomic(work)
+        rows.sort(key=lambda row: row["seq"])
+        return [_rows.audit_from_row(row) for row in rows]
+
+    async def acknowledge_audit(self, record_ids: Sequence[str], *, at: float) -> None:
+        if not record_ids:
+            return
+        rows = [(at, record_id) for record_id in record_ids]
+
+        async def work(db: aiosqlite.Connection) -> None:
+            await db.executemany(
+                "UPDATE audit_records SET exported_at = ? WHERE record_id = ? "
+                "AND exported_at IS NULL",
+                rows,
+            )
+
+        await self._atomic(work)
+
+    async def query_audit(
+        self, *, session_id: str | None, event_type: str | None, limit: int
+    ) -> list[AuditRecord]:
+        sql, params = _audit_query(session_id, event_type, limit)
+        rows = await self._fetch(sql, params)
+        return [_rows.audit_from_row(row) for row in reversed(rows)]
+
+    def query_audit_blocking(
+        self, *, session_id: str | None, event_type: str | None, limit: int
+    ) -> list[AuditRecord]:
+        sql, params = _audit_query(session_id, event_type, limit)
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = sqlite3.connect(self.path, check_same_thread=False)
+                self._reader.row_factory = sqlite3.Row
+                self._reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            rows = self._reader.execute(sql, params).fetchall()
+        return [_rows.audit_from_row(row) for row in reversed(rows)]
+
+    async def count_unshipped(self) -> int:
+        rows = await self._fetch("SELECT COUNT(*) FROM audit_records WHERE exported_at IS NULL", ())
+        return int(rows[0][0])
 
 
-def _approval_values(record: ApprovalRecord) -> tuple[Any, ...]:
-    return (
-        record.call_id,
-        record.session_id,
-        record.tool,
-        json.dumps(record.arguments),
-        record.agent,
-        record.reason,
-        record.timeout_s,
-        record.requested_at,
-        record.deadline,
-        record.trace_id,
-        record.span_id,
-        record.trace_flags,
-        record.status,
-        record.decision,
-        None if record.decided_arguments is None else json.dumps(record.decided_arguments),
-        record.feedback,
-        record.outcome,
-        record.decided_at,
-        record.decided_by,
-        record.resumed_by,
-    )
+def _log_unretrieved(task: asyncio.Task[Any]) -> None:
+    """A transaction whose caller left before it ended and then failed: say so."""
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("a store transaction failed after its caller left", exc_info=task.exception())
 
 
-def _message_from_row(row: aiosqlite.Row) -> MessageRecord:
-    return MessageRecord(
-        session_id=row["session_id"],
-        role=row["role"],
-        content=row["content"],
-        agent=row["agent"],
-        created_at=row["created_at"],
-        tool_calls=json.loads(row["tool_calls"]),
-        tool_call_id=row["tool_call_id"],
-        meta=json.loads(row["meta"]),
-        seq=row["seq"],
-    )
-
-
-def _approval_from_row(row: aiosqlite.Row) -> ApprovalRecord:
-    decided = row["decided_arguments"]
-    return ApprovalRecord(
-        call_id=row["call_id"],
-        session_id=row["session_id"],
-        tool=row["tool"],
-        arguments=json.loads(row["arguments"]),
-        agent=row["agent"],
-        reason=row["reason"],
-        timeout_s=row["timeout_s"],
-        requested_at=row["requested_at"],
-        deadline=row["deadline"],
-        trace_id=row["trace_id"],
-        span_id=row["span_id"],
-        trace_flags=row["trace_flags"],
-        status=row["status"],
-        decision=row["decision"],
-        decided_arguments=None if decided is None else json.loads(decided),
-        feedback=row["feedback"],
-        outcome=row["outcome"],
-        decided_at=row["decided_at"],
-        decided_by=row["decided_by"],
-        resumed_by=row["resumed_by"],
-    )
+def _audit_query(
+    session_id: str | None, event_type: str | None, limit: int
+) -> tuple[str, tuple[Any, ...]]:
+    sql = _QUERY_AUDIT[(session_id is not None, event_type is not None)]
+    params = tuple(v for v in (session_id, event_type) if v is not None)
+    return sql, (*params, max(0, limit))

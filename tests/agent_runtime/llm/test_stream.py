@@ -3,9 +3,6 @@ response's details, and one duration and two token points, recorded once per cal
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
@@ -18,13 +15,6 @@ from agent_runtime.llm.stream import LLMStreamService, ModelTurn
 from telemetry import names as n
 
 CHAT = f"chat {SCRIPTED_MODEL}"
-
-
-@pytest.fixture
-def hub(telemetered: Telemetered, tmp_path: Path) -> Iterator[telemetry.Telemetry]:
-    hub = telemetry.Telemetry(settings=telemetry.TelemetrySettings(), audit_path=tmp_path / "a.db")
-    yield hub
-    hub.close()
 
 
 async def _call(

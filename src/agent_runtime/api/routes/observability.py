@@ -28,7 +28,7 @@ async def audit(
     """``get_audit_log()``; each record carries the trace id of its request."""
     if runtime.telemetry.audit is None:
         return []
-    return runtime.telemetry.audit.get_audit_log(
+    return await runtime.telemetry.audit.aget_audit_log(
         session_id=session_id, event_type=event_type, limit=limit
     )
 
