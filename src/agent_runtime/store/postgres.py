@@ -167,6 +167,7 @@ class PostgresStore:
             async with asyncio.timeout(self._connect_timeout_s * 2):
                 await self._migrate()
         except SchemaTooNew:
+            await self._pool.close()
             raise
         except _UNAVAILABLE_OR_SLOW as exc:
             _log.warning(
