@@ -127,15 +127,15 @@ class RunBench:
 
     def handle(self, command: str) -> dict[str, Any]:
         if command == "spans":
-            return self.spans()
+            return self.loop.run_until_complete(self.spans())
         rounds, _, named = command.partition(" ")
         variants = tuple(named.split(",")) if named else VARIANTS
         return {"samples": self.loop.run_until_complete(self.rounds(int(rounds), variants))}
 
-    def spans(self) -> dict[str, Any]:
+    async def spans(self) -> dict[str, Any]:
         counts: dict[str, Any] = {"runs": dict(self.runs)}
         for runtime in self.runtimes.values():
-            runtime.telemetry.flush()  # the audit writer thread's log records not shipped yet
+            await runtime.telemetry.flush()  # the audit trail's queued log records
         for name, recording in (
             ("on", self.recording),
             ("tracing", self.traced),

@@ -110,7 +110,7 @@ class Subject(Protocol):
         """One agent run (the user's message to the final answer); ``index`` counts the
         runs of ``variant`` from 1 (a new conversation each time)."""
 
-    def counts(self) -> dict[str, Any]:
+    async def counts(self) -> dict[str, Any]:
         """Flush the providers; what the ``on`` variants exported (see :meth:`Recording.counts`)."""
 
     async def aclose(self) -> None:
@@ -248,7 +248,7 @@ class Rounds:
 
     def handle(self, command: str) -> dict[str, Any]:
         if command == "counts":
-            return {"runs": dict(self.runs), **self.subject.counts()}
+            return {"runs": dict(self.runs), **self.loop.run_until_complete(self.subject.counts())}
         if command.startswith("warmup "):
             self.loop.run_until_complete(self._rounds(int(command.split()[1])))
             gc.collect()

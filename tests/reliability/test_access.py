@@ -206,7 +206,7 @@ async def test_no_secret_in_spans_logs_audit_or_error_bodies(
             bodies.append(response.text)
         audit = (await http.get("/v1/audit", params={"limit": 10_000}, headers=good)).json()
         metrics = (await http.get("/v1/metrics", headers=good)).text
-    app.state.runtime.telemetry.flush()  # the audit log records the writer thread would ship
+    await app.state.runtime.telemetry.flush()  # the audit trail's queued log records
     secrets = [KEY, PROVIDER_KEY]
     found: list[str] = []
     spans = telemetered.spans()

@@ -87,7 +87,7 @@ async def test_example_2_create_a_sorting_function_is_one_trace(
     audit = (await client.get("/v1/audit", params={"session_id": "s-sort"})).json()
     assert {r["event_type"] for r in audit} >= {"agent_switched", "hitl_decision_made"}
     assert {r["trace_id"] for r in audit} == {correlation_id}
-    server.app.state.runtime.telemetry.flush()  # ships what the audit writer thread would
+    await server.app.state.runtime.telemetry.flush()  # ships the audit trail's queue
     log_trace_ids = {f"{log.log_record.trace_id:032x}" for log in telemetered.logs()}
     assert correlation_id in log_trace_ids
 

@@ -249,7 +249,7 @@ class FloorSubject:
             )
         return answer
 
-    def counts(self) -> dict[str, Any]:
+    async def counts(self) -> dict[str, Any]:
         return self.recording.counts()
 
     async def aclose(self) -> None:

@@ -81,7 +81,7 @@ class LangGraphSubject:
         if "512" not in "".join(answer):
             raise RuntimeError(f"unexpected answer {answer!r}")
 
-    def counts(self) -> dict[str, Any]:
+    async def counts(self) -> dict[str, Any]:
         return self.recording.counts()
 
     async def aclose(self) -> None:

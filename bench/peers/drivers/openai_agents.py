@@ -116,7 +116,7 @@ class AgentsSubject:
         if "512" not in output:
             raise RuntimeError(f"unexpected answer {output!r}")
 
-    def counts(self) -> dict[str, Any]:
+    async def counts(self) -> dict[str, Any]:
         if self.recording is not None:
             return self.recording.counts()
         assert self.processor is not None and self.exporter is not None

@@ -70,7 +70,7 @@ class PydanticAISubject:
         if output is None or "512" not in output:
             raise RuntimeError(f"unexpected answer {output!r}")
 
-    def counts(self) -> dict[str, Any]:
+    async def counts(self) -> dict[str, Any]:
         return self.recording.counts()
 
     async def aclose(self) -> None:

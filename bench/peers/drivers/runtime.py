@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from agent_runtime.tools import Workspace
 from bench.bare import unaudit
 from bench.peers.driver import MESSAGE, Recording, Workload, main, recording
 from bench.peers.workload import FILE_NAME, FILE_TEXT
-from telemetry import Providers, TelemetrySettings
+from telemetry import AuditRecord, Providers, TelemetrySettings
 
 AGENT = "reader"
 """The agent every run asks for, declared in :data:`AGENTS_FILE` (``Settings.agents_file``)."""
@@ -78,6 +79,8 @@ class MemoryStore:
         self.messages: dict[str, list[MessageRecord]] = {}
         self.leases: dict[str, tuple[str, float]] = {}
         self.approvals: dict[str, ApprovalRecord] = {}
+        self.audit: dict[str, AuditRecord] = {}
+        self.unshipped: set[str] = set()
         self.seq = 0
 
     def _live(self, session_id: str) -> SessionRecord:
@@ -99,11 +102,14 @@ class MemoryStore:
     async def set_session_agent(self, session_id: str, agent: str | None) -> None:
         self.sessions[session_id] = dataclasses.replace(self._live(session_id), agent=agent)
 
-    async def soft_delete_session(self, session_id: str, deleted_at: float) -> bool:
+    async def soft_delete_session(
+        self, session_id: str, deleted_at: float, *, audit: Sequence[AuditRecord] = ()
+    ) -> bool:
         record = await self.get_session(session_id)
         if record is None:
             return False
         self.sessions[session_id] = dataclasses.replace(record, deleted_at=deleted_at)
+        await self.write_audit(audit)
         return True
 
     async def append_message(self, record: MessageRecord) -> MessageRecord:
@@ -182,6 +188,7 @@ class MemoryStore:
         outcome: str | None,
         decided_at: float,
         decided_by: str | None = None,
+        audit: Sequence[AuditRecord] = (),
     ) -> bool:
         record = self.approvals.get(call_id)
         if record is None or record.status != "pending":
@@ -196,6 +203,7 @@ class MemoryStore:
             decided_at=decided_at,
             decided_by=decided_by,
         )
+        await self.write_audit(audit)
         return True
 
     async def claim_resume(self, call_id: str, owner: str, *, now: float) -> bool:
@@ -204,6 +212,44 @@ class MemoryStore:
             return False
         self.approvals[call_id] = dataclasses.replace(record, resumed_by=owner)
         return True
+
+    # the audit outbox (one process: claims need no lease)
+    async def write_audit(self, records: Sequence[AuditRecord]) -> None:
+        for record in records:
+            if record.record_id not in self.audit:
+                self.audit[record.record_id] = record
+                self.unshipped.add(record.record_id)
+
+    async def import_audit(self, records: Sequence[tuple[AuditRecord, float | None]]) -> int:
+        new = [record for record, _ in records if record.record_id not in self.audit]
+        await self.write_audit(new)
+        return len(new)
+
+    async def claim_unshipped(
+        self, *, owner: str, stored_before: float, limit: int, lease_s: float, now: float
+    ) -> list[AuditRecord]:
+        return [r for r in self.audit.values() if r.record_id in self.unshipped][:limit]
+
+    async def acknowledge_audit(self, record_ids: Sequence[str], *, at: float) -> None:
+        self.unshipped.difference_update(record_ids)
+
+    async def query_audit(
+        self, *, session_id: str | None, event_type: str | None, limit: int
+    ) -> list[AuditRecord]:
+        return self.query_audit_blocking(session_id=session_id, event_type=event_type, limit=limit)
+
+    def query_audit_blocking(
+        self, *, session_id: str | None, event_type: str | None, limit: int
+    ) -> list[AuditRecord]:
+        matching = [
+            r
+            for r in self.audit.values()
+            if session_id in (None, r.session_id) and event_type in (None, r.event_type)
+        ]
+        return matching[-limit:] if limit > 0 else []
+
+    async def count_unshipped(self) -> int:
+        return len(self.unshipped)
 
 
 def keep_in_memory(store: Store) -> None:
@@ -273,9 +319,9 @@ class RuntimeSubject:
         if outcome != "completed":
             raise RuntimeError(f"{variant} run {index} ended {outcome!r}")
 
-    def counts(self) -> dict[str, Any]:
+    async def counts(self) -> dict[str, Any]:
         for runtime in self.runtimes.values():
-            runtime.telemetry.flush()  # the audit writer thread's log records
+            await runtime.telemetry.flush()  # the audit trail's queued log records
         if self.recording is None:
             return {"spans": 0, "names": {}, "histogram_points": 0, "logs": 0}
         return self.recording.counts()
