@@ -15,7 +15,7 @@ It records what each call carried (messages, tool calls, bytes of the body and o
 how many kilobytes it was: ``GET /stats`` answers the calls since the last ``GET /stats``.
 
 Standard library only: ``python -m bench.model_server`` prints ``{"port": N}`` once it
-listens and serves until its standard input closes.
+listens and serves until its standard input closes; :class:`ModelProcess` starts it so.
 """
 
 from __future__ import annotations
@@ -24,8 +24,12 @@ import asyncio
 import contextlib
 import json
 import re
+import subprocess
 import sys
+import urllib.request
 from typing import Any
+
+from bench.proc import ROOT, python_env
 
 DEFAULT_CHUNKS = 8
 MODEL = "bench-model"
@@ -152,6 +156,38 @@ class ModelServer:
             + data
         )
         await writer.drain()
+
+
+class ModelProcess:
+    """:mod:`bench.model_server` in its own process."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.model_server"],
+            cwd=ROOT,
+            env=python_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.port: int = json.loads(self.proc.stdout.readline())["port"]
+
+    def calls(self) -> list[dict[str, Any]]:
+        """The model calls answered since the last time this was asked."""
+        url = f"http://127.0.0.1:{self.port}/stats"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            calls: list[dict[str, Any]] = json.loads(answer.read())["calls"]
+        return calls
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 async def _serve() -> None:

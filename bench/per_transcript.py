@@ -35,13 +35,11 @@ import itertools
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +47,17 @@ from fastapi.sse import format_sse_event
 
 from bench import model_server, transcripts
 from bench.loadgen import Connection
-from bench.proc import ROOT, python_env
+from bench.model_server import ModelProcess
+from bench.proc import ROOT
 from bench.service import Receiver, Service, telemetry_env
-from bench.stats import summarize
+from bench.transcript_figures import (
+    Plan,
+    Samples,
+    TranscriptResult,
+    add,
+    report,
+    sent_messages,
+)
 
 QUESTION = "What does it do now?"
 
@@ -68,92 +74,8 @@ class Variant:
 HEADLINE = (Variant("on", True), Variant("off", False))
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    rounds: int
-    sizes: dict[int, int]
-    """Transcript entries -> requests per phase."""
-    chunks: tuple[int, int]
-    """The short and the long answer, in chunks."""
-    chunk_requests: int
-    """Requests per phase of the streaming benchmark."""
-
-
 FULL = Plan(rounds=5, sizes={10: 30, 100: 20, 1000: 6}, chunks=(10, 1000), chunk_requests=4)
 QUICK = Plan(rounds=1, sizes={10: 2, 50: 2}, chunks=(5, 50), chunk_requests=1)
-
-
-@dataclass(slots=True)
-class Samples:
-    """Every measurement: one value per phase, or per round for the baselines."""
-
-    cpu_us: dict[tuple[str, int], list[float]] = field(default_factory=dict)
-    """(variant, entries) -> server CPU per request."""
-    kb: dict[int, float] = field(default_factory=dict)
-    """Entries -> KB of ``messages`` in one model call."""
-    json_us: dict[int, list[float]] = field(default_factory=dict)
-    """Entries -> ``json.dumps`` + ``json.loads`` of the transcript."""
-    chunk_cpu_us: dict[tuple[str, int], list[float]] = field(default_factory=dict)
-    """(variant, chunks) -> server CPU per request."""
-    chunk_floor_us: list[float] = field(default_factory=list)
-    idle_us_per_s: dict[str, float] = field(default_factory=dict)
-
-
-def _add(table: dict[Any, list[float]], key: Any, value: float) -> None:
-    table.setdefault(key, []).append(value)
-
-
-@dataclass(frozen=True, slots=True)
-class TranscriptResult:
-    kb_us: dict[str, float]
-    """Variant -> marginal server CPU per KB of transcript, us."""
-    json_kb_us: float
-    """``json.dumps`` + ``json.loads`` per KB of the same transcripts, us."""
-    chunk_us: dict[str, float]
-    """Variant -> marginal server CPU per streamed chunk, us."""
-    chunk_floor_us: float
-
-    @property
-    def kb_ratio(self) -> float:
-        """The worse of ``on`` and ``off``: marginal CPU per KB over the JSON round trip's."""
-        return max(self.kb_us[v.name] for v in HEADLINE) / self.json_kb_us
-
-    @property
-    def chunk_ratio(self) -> float:
-        """The worse of ``on`` and ``off``: CPU per chunk over the chunk's floor."""
-        return max(self.chunk_us[v.name] for v in HEADLINE) / self.chunk_floor_us
-
-
-class ModelProcess:
-    """:mod:`bench.model_server` in its own process."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.model_server"],
-            cwd=ROOT,
-            env=python_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        self.port: int = json.loads(self.proc.stdout.readline())["port"]
-
-    def calls(self) -> list[dict[str, Any]]:
-        """The model calls answered since the last time this was asked."""
-        url = f"http://127.0.0.1:{self.port}/stats"
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            calls: list[dict[str, Any]] = json.loads(answer.read())["calls"]
-        return calls
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
@@ -229,19 +151,6 @@ def chunk_floor(raw: str) -> None:
     """The floor of one streamed chunk: its JSON parsed, its SSE event written."""
     delta = json.loads(raw)["choices"][0]["delta"]["content"]
     format_sse_event(data_str=json.dumps({"agent": "coder", "delta": delta}), event="text")
-
-
-def slope(points: Sequence[tuple[float, float]]) -> float:
-    """Least-squares slope of y over x."""
-    mx = statistics.fmean(x for x, _ in points)
-    my = statistics.fmean(y for _, y in points)
-    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
-
-
-def sent_messages(entries: int) -> int:
-    """What one model call of a request carries: the agent's prompt, every entry of the
-    transcript but its handoffs, and the new message."""
-    return 1 + entries * 4 // transcripts.ENTRIES_PER_TURN + 1
 
 
 def _check_calls(calls: list[dict[str, Any]], requests: int, entries: int | None) -> float:
@@ -338,11 +247,11 @@ class _Runner:
         self._used[name, entries] = first + n
         requests = [self._request(entries, i) for i in range(first, first + n)]
         cpu, _ = _phase(self.loop, self.services[name], requests)
-        _add(self.samples.cpu_us, (name, entries), cpu)
+        add(self.samples.cpu_us, (name, entries), cpu)
         self.samples.kb[entries] = _check_calls(self.model.calls(), n, entries)
         wire = self.wires[entries]
         calls = max(1, 4000 // len(wire))
-        _add(self.samples.json_us, entries, floor_us(lambda: json_round_trip(wire), calls))
+        add(self.samples.json_us, entries, floor_us(lambda: json_round_trip(wire), calls))
 
     def _chunks(self, name: str, chunks: int) -> None:
         n = self.plan.chunk_requests
@@ -351,7 +260,7 @@ class _Runner:
         if texts != n * chunks:
             raise AssertionError(f"expected {n * chunks} text events, got {texts}")
         _check_calls(self.model.calls(), n, None)
-        _add(self.samples.chunk_cpu_us, (name, chunks), cpu)
+        add(self.samples.chunk_cpu_us, (name, chunks), cpu)
         raw = self._chunk_json
         self.samples.chunk_floor_us.append(floor_us(lambda: chunk_floor(raw), 2000))
 
@@ -388,64 +297,6 @@ def measure(
             receiver.close()
             model.close()
     return report(plan, samples, [v.name for v in chosen], seed_s)
-
-
-def report(plan: Plan, samples: Samples, names: list[str], seed_s: float) -> TranscriptResult:
-    """Print the tables; return the marginal figures and their floors."""
-    sizes = list(plan.sizes)
-    print(
-        "7. per request against a transcript of N entries (orchestrator -> coder: 2 model calls,"
-        " each with the whole transcript), server CPU us per request"
-    )
-    idle = ", ".join(f"{name} {us:.0f} us/s" for name, us in samples.idle_us_per_s.items())
-    print(f"  sessions seeded in {seed_s:.0f} s; idle server CPU: {idle}")
-    header = "".join(f"{name:>24}" for name in names)
-    print(f"  {'entries':>7} {'messages':>8} {'KB/call':>8}{header}{'json us':>10}")
-    for size in sizes:
-        cells = "".join(f"{_cell(samples.cpu_us[name, size]):>24}" for name in names)
-        json_us = statistics.median(samples.json_us[size])
-        sent = sent_messages(size)
-        print(f"  {size:>7} {sent:>8} {samples.kb[size]:>8.1f}{cells}{json_us:>10.1f}")
-    json_kb = slope([(samples.kb[s], statistics.median(samples.json_us[s])) for s in sizes])
-    kb_us = {
-        name: slope([(samples.kb[s], statistics.median(samples.cpu_us[name, s])) for s in sizes])
-        for name in names
-    }
-    print(f"  json.dumps + json.loads of the same transcripts: {json_kb:.2f} us/KB")
-    for name in names:
-        steps = ", ".join(
-            f"{a}->{b} {_step(samples, name, a, b):.1f}" for a, b in itertools.pairwise(sizes)
-        )
-        print(
-            f"  marginal per KB, {name}: {kb_us[name]:.1f} us/KB ({steps})"
-            f" = {kb_us[name] / json_kb:.2f}x json (goal <= 3x)"
-        )
-    short, long = plan.chunks
-    floor = statistics.median(samples.chunk_floor_us)
-    print(
-        f"  per streamed chunk, {long} chunks against {short} ({plan.chunk_requests} requests a"
-        f" phase); json.loads of the chunk + its SSE event: {floor:.2f} us"
-    )
-    chunk_us: dict[str, float] = {}
-    for name in names:
-        a = statistics.median(samples.chunk_cpu_us[name, short])
-        b = statistics.median(samples.chunk_cpu_us[name, long])
-        chunk_us[name] = (b - a) / (long - short)
-        print(
-            f"    {name}: {a:,.0f} -> {b:,.0f} us per request: {chunk_us[name]:.1f} us per chunk"
-            f" = {chunk_us[name] / floor:.1f}x the floor (goal <= 3x)"
-        )
-    return TranscriptResult(kb_us, json_kb, chunk_us, floor)
-
-
-def _cell(values: list[float]) -> str:
-    summary = summarize(values)
-    return f"{summary.median:,.0f} ±{summary.spread * 50:.0f}%"
-
-
-def _step(samples: Samples, name: str, a: int, b: int) -> float:
-    rise = statistics.median(samples.cpu_us[name, b]) - statistics.median(samples.cpu_us[name, a])
-    return rise / (samples.kb[b] - samples.kb[a])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ import telemetry
 from agent_runtime.runtime import Runtime
 from agent_runtime.settings import Settings
 from bench import model_server, transcripts
-from bench.per_transcript import ModelProcess
+from bench.model_server import ModelProcess
 from bench.providers import recording_providers
 
 AREAS = (

@@ -11,7 +11,8 @@ from pathlib import Path
 import openai
 import pytest
 from bench.model_server import DEFAULT_CHUNKS, MODEL, ROUTE, ModelServer, text_chunk_json
-from bench.per_transcript import chunk_floor, sent_messages, slope
+from bench.per_transcript import chunk_floor
+from bench.transcript_figures import sent_messages, slope
 from bench.transcripts import BIG_RESULT_BYTES, seed, wire_messages
 from openai.types.chat import ChatCompletionMessageParam
 
