@@ -13,10 +13,10 @@ import sys
 import time
 from importlib import metadata
 
-from bench import outage, per_audit, per_event, per_request, per_run, sdk_calls
+from bench import outage, per_audit, per_event, per_request, per_run, per_transcript, sdk_calls
 from bench.run_worker import VARIANTS
 
-ALL = ("run", "event", "audit", "request", "outage", "sdk")
+ALL = ("run", "event", "audit", "request", "outage", "sdk", "transcript")
 
 
 def _machine() -> str:
@@ -80,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
     if "sdk" in only:
         sdk_calls.measure(quick=quick)
+        sys.stdout.flush()
+    if "transcript" in only:
+        grows = per_transcript.measure(quick=quick)
+        fields["transcript_kb_us"] = f"{grows.kb_us['on']:.1f}"
+        fields["transcript_kb_ratio"] = f"{grows.kb_ratio:.2f}"
+        fields["chunk_us"] = f"{grows.chunk_us['on']:.1f}"
+        fields["chunk_ratio"] = f"{grows.chunk_ratio:.1f}"
     print(f"(all benchmarks: {time.monotonic() - started:.0f} s)")
     order = [
         "run_overhead_us",
@@ -93,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         "shutdown_s",
         "rss_growth_mb",
         "dropped_counted",
+        "transcript_kb_us",
+        "transcript_kb_ratio",
+        "chunk_us",
+        "chunk_ratio",
     ]
     print("bench: " + " ".join(f"{key}={fields.get(key, 'NA')}" for key in order))
     return 0

@@ -13,7 +13,13 @@ bench-profile: sync
 	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.profile_run on 200
 	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.profile_run off 200
 
-.PHONY: bench bench-quick bench-profile
+# `make bench-profile-transcript`: where a request's CPU goes against a 1,000-entry transcript,
+# and for a 1,000-chunk answer (cProfile, in process, telemetry off; bench/README.md).
+bench-profile-transcript: sync
+	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.profile_transcript off 1000 20
+	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.profile_transcript off 10 10 1000
+
+.PHONY: bench bench-quick bench-profile bench-profile-transcript
 
 # `make bench-peers`: agent-runtime beside pydantic-ai, the OpenAI Agents SDK and LangGraph on
 # one workload, each framework in a process of its own (<= 15 minutes on 2 cores), ending

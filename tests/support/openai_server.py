@@ -27,12 +27,13 @@ _REASONS |= {500: "Internal Server Error", 503: "Service Unavailable"}
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as the server saw it."""
+    """One request as the server saw it: ``body`` parsed, ``raw`` its bytes."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    raw: bytes = b""
 
 
 @dataclass
@@ -167,7 +168,7 @@ class ChatServer:
             name, _, value = line.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
         raw = await reader.readexactly(int(headers.get("content-length", "0")))
-        return RecordedRequest(method, path, headers, json.loads(raw) if raw else {})
+        return RecordedRequest(method, path, headers, json.loads(raw) if raw else {}, raw)
 
     @staticmethod
     async def _write_response(writer: asyncio.StreamWriter, response: CannedResponse) -> None:

@@ -8,6 +8,16 @@ What this module adds over the client: our message and tool types in, :data:`Mod
 (text as it arrives, each tool call once its streamed fragments are complete, then the
 response's id, model and finish reasons, usage last),
 and one exception type, :class:`ModelError`, whose message never carries the API key.
+
+The request's ``messages`` and ``tools`` go to the client as ``extra_body``, its documented
+way to send a part of the body as given. Its typed parameters are transformed first: the
+client walks every value against the parameter types with runtime introspection (for
+aliases and formats that none of the chat message or tool types declare), a walk whose cost
+grows with the transcript each call carries, while :func:`to_openai_messages` and
+:func:`to_openai_tools` already build the wire shape. The typed parameters get empty
+stand-ins, so each key keeps its place and the body is the same JSON. Nothing reads the
+client's ``messages`` argument: the ``chat`` spans are built from what crosses the
+:class:`~agent_runtime.llm.base.ChatModel` interface, and the client is not instrumented.
 """
 
 from __future__ import annotations
@@ -106,13 +116,18 @@ class OpenAIChatModel:
         caller's ``chat`` span ends without an error: a cancellation is an outcome, not a
         provider failure.
         """
+        untransformed: dict[str, Any] = {"messages": to_openai_messages(messages)}
+        if tools:
+            untransformed["tools"] = to_openai_tools(tools)
         try:
             response = await self._client.chat.completions.create(
                 model=model or self._model,
-                messages=to_openai_messages(messages),
-                tools=to_openai_tools(tools) if tools else openai.omit,
+                # Empty stand-ins keep each key's place in the body; extra_body fills them.
+                messages=[],
+                tools=[] if tools else openai.omit,
                 stream=True,
                 stream_options={"include_usage": True},
+                extra_body=untransformed,
             )
         except _PROVIDER_ERRORS as exc:
             raise self._error(exc) from exc

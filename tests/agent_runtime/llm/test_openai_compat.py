@@ -24,7 +24,7 @@ from agent_runtime.llm import (
     Usage,
     create_model,
 )
-from agent_runtime.llm.openai_compat import to_openai_messages
+from agent_runtime.llm.openai_compat import to_openai_messages, to_openai_tools
 from telemetry import scrub
 
 API_KEY = "sk-test-7f3a9c1e5b2d4f6a8c0e"
@@ -186,6 +186,53 @@ async def test_request_body_carries_model_messages_tools_and_stream_flags(
             },
         }
     ]
+
+
+LIST_FILES = ToolSpec("list_files", "List the workspace's files.")  # no parameters
+
+
+@pytest.mark.parametrize("tools", [[READ_FILE, LIST_FILES], []], ids=["tools", "no_tools"])
+async def test_request_body_is_byte_for_byte_the_typed_parameters_body(
+    server: ChatServer, model: OpenAIChatModel, tools: list[ToolSpec]
+) -> None:
+    """The messages and tools skip the client's parameter transform (they travel as
+    ``extra_body``), and the bytes on the wire are those of the same request made through
+    the client's typed parameters: same keys, same order, same values."""
+    server.respond(*(sse([chunk({"content": "ok"}, finish_reason="stop")]) for _ in range(2)))
+    first = ToolCall("call_1", "read_file", {"path": "src/é.py", "lines": [1, 2], "deep": {}})
+    second = ToolCall("call_2", "write_file", {"path": "a.py", "content": 'print("ü")\n'})
+    messages = [
+        ChatMessage("system", "You are the coder agent."),
+        ChatMessage("system", "The session's own prompt: answer in French."),
+        ChatMessage("user", 'Lis "src/é.py"\n\tpuis corrige-le ✓'),
+        ChatMessage("assistant", "Je regarde.", tool_calls=(first, second)),
+        ChatMessage("tool", "def f():\n    return '\\u00e9'\n", tool_call_id="call_1"),
+        ChatMessage("tool", "", tool_call_id="call_2"),
+        ChatMessage("assistant", None, tool_calls=(ToolCall("call_3", "list_files", {}),)),
+        ChatMessage("tool", "a.py\nsrc/é.py", tool_call_id="call_3"),
+        ChatMessage("assistant", "C'est fait."),
+        ChatMessage("user", "Merci"),
+    ]
+
+    await collect(model, messages, tools)
+    client = openai.AsyncOpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0)
+    typed = await client.chat.completions.create(
+        model="test-model",
+        messages=to_openai_messages(messages),
+        tools=to_openai_tools(tools) if tools else openai.omit,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    async for _ in typed:
+        pass
+    await client.close()
+
+    ours, through_the_types = server.requests
+    assert ours.raw == through_the_types.raw
+    assert list(ours.body) == ["model", "stream", "messages", "stream_options"] + (
+        ["tools"] if tools else []
+    )
+    assert ours.body["messages"] == to_openai_messages(messages)
 
 
 async def test_tools_are_omitted_when_none_are_offered(
