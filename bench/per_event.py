@@ -71,7 +71,7 @@ class EventBench:
             meter_provider=self.recording.meter_provider,
             logger_provider=self.recording.logger_provider,
         )
-        self.hub = telemetry.Telemetry(audit_path=None)
+        self.hub = telemetry.Telemetry()
         self.tracer = self.recording.tracer_provider.get_tracer("bench")
         meter = self.recording.meter_provider.get_meter("bench")
         self.counter = meter.create_counter("bench.tool.calls")

@@ -123,7 +123,7 @@ async def test_the_runtime_driver_runs_every_variant(
         for variant in subject.variants:
             subject.prepare(variant, 1)
             await subject.run(variant, 1)
-        counts = subject.counts()
+        counts = await subject.counts()
         stores = {v: subject.data_dir / v / "agent-runtime.db" for v in subject.variants}
         written = {}
         for variant, path in stores.items():
