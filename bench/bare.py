@@ -22,6 +22,7 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, INVALID_SPAN_CONTEXT, Span, SpanContext
 
+import telemetry
 from telemetry import Telemetry
 
 _FACTORIES = ("request", "agent", "tool", "handoff")
@@ -42,6 +43,10 @@ class _NullRun:
     @property
     def span_context(self) -> SpanContext:
         return INVALID_SPAN_CONTEXT
+
+    @property
+    def span_ref(self) -> telemetry.SpanRef:
+        return telemetry.SpanRef("0" * 32, "0" * 16)
 
     def activate(self) -> AbstractContextManager[None]:
         return nullcontext()

@@ -234,11 +234,11 @@ async def test_the_audit_file_holds_every_decision_and_switch_with_its_trace(
         flow.assert_ok()
     records = await audit_records(service.base_url, session)
     types = [r["event_type"] for r in records]
-    assert types.count("hitl.decision_made") == 2, types
-    assert types.count("agent.switched") >= 3, types  # ->coder; ->debug, debug->coder
+    assert types.count("hitl_decision_made") == 2, types
+    assert types.count("agent_switched") >= 3, types  # ->coder; ->debug, debug->coder
     stream_traces = {flow.correlation_id for flow in flows}
     for record in records:
-        if record["event_type"] in ("hitl.decision_made", "agent.switched"):
+        if record["event_type"] in ("hitl_decision_made", "agent_switched"):
             # A decision belongs to the waiting request's trace, not the decision request's.
             assert hex_id(record["trace_id"]) in stream_traces, record
     wait_for_audit_file(telemetry_stack, records)
@@ -299,6 +299,6 @@ async def test_a_collector_crash_fails_no_request_and_loses_no_audit_record(
         *await audit_records(service.base_url, other),
     ]
     types = [r["event_type"] for r in records]
-    assert types.count("hitl.decision_made") == 3, types
+    assert types.count("hitl_decision_made") == 3, types
     # Records written while the Collector was away reach the file once the outbox re-sends.
     wait_for_audit_file(telemetry_stack, records, timeout=120)
