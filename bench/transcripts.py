@@ -20,6 +20,7 @@ from agent_runtime.llm.openai_compat import to_openai_messages
 from agent_runtime.sessions import SessionManager
 from agent_runtime.store import DEFAULT_SQLITE_FILENAME, MessageRecord, open_store
 from agent_runtime.transcript import to_chat_messages
+from telemetry import AuditRecord, Span, SpanRef, TelemetryEvent
 
 ENTRIES_PER_TURN = 5
 BIG_RESULT_BYTES = 10_240
@@ -30,7 +31,19 @@ BIG_EVERY = 4
 class _NoEvents:
     """The seeding writes no telemetry: it is not part of what is measured."""
 
-    def emit(self, event: object, *, span: object = None, origin: object = None) -> None:
+    def emit(
+        self,
+        event: TelemetryEvent,
+        *,
+        span: Span | None = None,
+        origin: SpanRef | None = None,
+        audit_record: AuditRecord | None = None,
+    ) -> None:
+        return None
+
+    def audit_record(
+        self, event: TelemetryEvent, *, span: Span | None = None, origin: SpanRef | None = None
+    ) -> AuditRecord | None:
         return None
 
 
