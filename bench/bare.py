@@ -1,12 +1,12 @@
-"""The "no telemetry at all" floor, and the off runtime without its audit trail.
+"""The "no telemetry at all" floor.
 
 :func:`strip` replaces one application's span factories and emit call by stubs, so
-``off - bare`` is what the layer costs when it is disabled; :func:`unaudit` stubs out one
-application's audit trail alone, to split that cost between the durable audit trail and the
-rest of the layer. Domain code still builds its pydantic events (they also feed the SSE
-stream).
+``off - bare`` is what the layer costs when it is disabled. Domain code still builds its
+pydantic events (they also feed the SSE stream). (The off runtime without its audit trail,
+which splits that cost between the durable audit trail and the rest of the layer, needs no
+stub: ``Runtime.start(..., audit_trail=False)`` builds it.)
 
-Both work on the instances of one dedicated application, once, before the runs start; no
+It works on the instances of one dedicated application, once, before the runs start; no
 class is patched between runs: patching a class changes its type version and so
 invalidates CPython's specialised attribute and method lookups on it, in every application
 sharing the class, for the runs that follow (``bench/README.md``, History, has what that
@@ -92,13 +92,3 @@ def strip(hub: Telemetry) -> None:
     hub.spans.decision = _null_decision  # type: ignore[method-assign]
     hub.spans.emitter.emit = _nothing  # type: ignore[method-assign]
     hub.emit = _nothing
-
-
-def unaudit(hub: Telemetry) -> None:
-    """Make ``hub`` write no audit record (none committed, none shipped), for good; the rest
-    of the layer as it is. The emitter holds the audit store; its ``write`` is stubbed on
-    that instance."""
-    store = hub._audit_store  # the benchmark reaches in on purpose
-    if store is None:
-        raise RuntimeError("this application has no audit trail to stub out")
-    store.write = _nothing  # type: ignore[method-assign,assignment]

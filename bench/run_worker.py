@@ -8,8 +8,9 @@ once) six ways in one process, run after run:
   API's no-op meter and logger providers): what the peers' figures of issue 5 measure;
 - ``off``: a runtime whose telemetry has the API's no-op providers (what
   ``OTEL_SDK_DISABLED=true`` leaves): the layer runs, nothing is recorded;
-- ``unaudited``: another ``off`` runtime, its audit trail stubbed out (:func:`bench.bare.unaudit`):
-  ``off - unaudited`` is what the durable audit trail costs;
+- ``unaudited``: another ``off`` runtime, built without an audit trail
+  (``Runtime.start(..., audit_trail=False)``: no audit record written, stored with a
+  decision or shipped): ``off - unaudited`` is what the durable audit trail costs;
 - ``bare``: another ``off`` runtime, its span factories and emit call stubbed out
   (:func:`bench.bare.strip`);
 - ``sdk``: the ``bare`` runtime, plus the same signals written by hand on the raw SDK
@@ -41,7 +42,7 @@ from opentelemetry import _logs, metrics, trace
 import telemetry
 from agent_runtime.runtime import Runtime
 from agent_runtime.settings import Settings
-from bench.bare import strip, unaudit
+from bench.bare import strip
 from bench.handwritten import HandwrittenTrace
 from bench.proc import serve_commands
 from bench.providers import recording_providers
@@ -88,18 +89,21 @@ class RunBench:
                 ),
             ),
             "off": self._start(data_dir / "off", noop),
-            "unaudited": self._start(data_dir / "unaudited", noop),
+            "unaudited": self._start(data_dir / "unaudited", noop, audit_trail=False),
             "bare": self._start(data_dir / "bare", noop),
         }
-        unaudit(self.runtimes["unaudited"].telemetry)
         strip(self.runtimes["bare"].telemetry)
         self.runs: Counter[str] = Counter()
         gc.collect()
         gc.freeze()  # as `agent-runtime serve` does after start-up
 
-    def _start(self, data_dir: Path, providers: telemetry.Providers) -> Runtime:
+    def _start(
+        self, data_dir: Path, providers: telemetry.Providers, *, audit_trail: bool = True
+    ) -> Runtime:
         settings = Settings(data_dir=data_dir, llm_provider="scripted")
-        return self.loop.run_until_complete(Runtime.start(settings, telemetry_providers=providers))
+        return self.loop.run_until_complete(
+            Runtime.start(settings, telemetry_providers=providers, audit_trail=audit_trail)
+        )
 
     async def one(self, variant: str) -> float:
         """One agent run as ``variant``; its CPU in µs (every thread of the process)."""

@@ -79,10 +79,14 @@ class Runtime:
         model: ChatModel | None = None,
         telemetry_settings: TelemetrySettings | None = None,
         telemetry_providers: Providers | None = None,
+        audit_trail: bool = True,
     ) -> Runtime:
         """Open the store and wire the services; telemetry records with the global providers
         unless ``telemetry_providers`` are given (benchmark 1 runs two runtimes side by side,
-        one recording and one not)."""
+        one recording and one not). ``audit_trail=False`` builds the telemetry without an
+        audit trail: no audit record is written, stored with a change or shipped, and
+        ``telemetry.audit`` is ``None``; the service always keeps one, a benchmark measures
+        what it costs against a runtime without."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = _open_store(settings, telemetry_providers)
         await store.open()
@@ -91,7 +95,9 @@ class Runtime:
         except StoreUnavailable:
             _log.warning("the older audit file is moved into the store at the next start")
         telemetry = Telemetry(
-            settings=telemetry_settings, audit=store, providers=telemetry_providers
+            settings=telemetry_settings,
+            audit=store if audit_trail else None,
+            providers=telemetry_providers,
         )
         telemetry.start()
         sessions = SessionManager(store, telemetry, run_lease_s=settings.run_lease_s)

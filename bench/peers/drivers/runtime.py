@@ -11,8 +11,8 @@ patched between runs):
 - ``on``: telemetry recording with SDK providers (:func:`bench.peers.driver.recording`);
 - ``off``: telemetry on the API's no-op providers (what ``OTEL_SDK_DISABLED=true`` gives):
   the layer runs, nothing is recorded; the durable transcript and audit trail are written;
-- with the ``split`` option, instead: ``off``, ``unaudited`` (an off runtime whose audit
-  trail is stubbed out, :func:`bench.bare.unaudit`) and ``lean`` (unaudited, and its store
+- with the ``split`` option, instead: ``off``, ``unaudited`` (an off runtime built without
+  an audit trail, ``Runtime.start(..., audit_trail=False)``) and ``lean`` (unaudited, and its store
   kept in memory: no durable session, transcript or approval), so ``off - lean`` is what
   only agent-runtime does of this run (the durable transcript and the audit trail) and
   ``off - unaudited`` the audit trail's share.
@@ -35,7 +35,6 @@ from agent_runtime.runtime import Runtime
 from agent_runtime.settings import Settings
 from agent_runtime.store import ApprovalRecord, MessageRecord, SessionRecord, Store
 from agent_runtime.tools import Workspace
-from bench.bare import unaudit
 from bench.peers.driver import MESSAGE, Recording, Workload, main, recording
 from bench.peers.workload import FILE_NAME, FILE_TEXT
 from telemetry import AuditRecord, Providers, TelemetrySettings
@@ -291,10 +290,8 @@ class RuntimeSubject:
                 _settings(self.data_dir / variant, self.workload),
                 telemetry_settings=TelemetrySettings(capture_content=False),
                 telemetry_providers=providers,
+                audit_trail=variant not in ("unaudited", "lean"),
             )
-        for variant in ("unaudited", "lean"):
-            if variant in self.runtimes:
-                unaudit(self.runtimes[variant].telemetry)
         if "lean" in self.runtimes:
             keep_in_memory(self.runtimes["lean"].store)
         return self
