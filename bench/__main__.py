@@ -2,6 +2,8 @@
 ``bench:`` line.
 
 ``--quick`` (CI) runs each benchmark for a moment: it checks that they run, not the figures.
+Benchmark 3 runs its PostgreSQL variants on one server started for them
+(:mod:`bench.postgres`), when this machine has PostgreSQL.
 """
 
 from __future__ import annotations
@@ -11,9 +13,19 @@ import os
 import platform
 import sys
 import time
+from contextlib import nullcontext
 from importlib import metadata
 
-from bench import outage, per_audit, per_event, per_request, per_run, per_transcript, sdk_calls
+from bench import (
+    outage,
+    per_audit,
+    per_event,
+    per_request,
+    per_run,
+    per_transcript,
+    postgres,
+    sdk_calls,
+)
 from bench.run_worker import VARIANTS
 
 ALL = ("run", "event", "audit", "request", "outage", "sdk", "transcript")
@@ -64,13 +76,19 @@ def main(argv: list[str] | None = None) -> int:
         ):
             fields[key] = f"{event[name].median:.2f}"
         sys.stdout.flush()
-    if "audit" in only:
-        per_audit.measure(quick=quick)
-        sys.stdout.flush()
-    if "request" in only:
-        request = per_request.measure(quick=quick)
-        fields["throughput_ratio"] = f"{request.throughput_ratio:.2f}"
-        sys.stdout.flush()
+    needs_postgres = "audit" in only
+    with postgres.server() if needs_postgres else nullcontext(None) as server:
+        if "audit" in only:
+            audit = per_audit.measure(quick=quick, postgres=server)
+            for key, backend in (("audit_sqlite_us", "sqlite"), ("audit_pg_us", "postgresql")):
+                durable = audit.durable_us(backend)
+                if durable is not None:
+                    fields[key] = f"{durable:.0f}"
+            sys.stdout.flush()
+        if "request" in only:
+            request = per_request.measure(quick=quick)
+            fields["throughput_ratio"] = f"{request.throughput_ratio:.2f}"
+            sys.stdout.flush()
     if "outage" in only:
         down = outage.measure(quick=quick)
         fields["outage_p99_ratio"] = f"{down.p99_ratio:.2f}"
@@ -95,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         "naive_us",
         "floor_us",
         "bus_us",
+        "audit_sqlite_us",
+        "audit_pg_us",
         "throughput_ratio",
         "outage_p99_ratio",
         "shutdown_s",

@@ -15,8 +15,13 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for a child: src/ importable, no stray OTel settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    """The environment for a child: src/ importable, no stray OTel or service settings (a
+    ``DATABASE_URL`` in the shell would move every benchmark's store to that database)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_", "AGENT_RUNTIME_")) and k != "DATABASE_URL"
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
