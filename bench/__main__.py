@@ -2,7 +2,7 @@
 ``bench:`` line.
 
 ``--quick`` (CI) runs each benchmark for a moment: it checks that they run, not the figures.
-Benchmark 3 runs its PostgreSQL variants on one server started for them
+Benchmarks 3 and 4 run their PostgreSQL variants on one server started for them
 (:mod:`bench.postgres`), when this machine has PostgreSQL.
 """
 
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             fields[key] = f"{event[name].median:.2f}"
         sys.stdout.flush()
-    needs_postgres = "audit" in only
+    needs_postgres = bool({"audit", "request"} & only)
     with postgres.server() if needs_postgres else nullcontext(None) as server:
         if "audit" in only:
             audit = per_audit.measure(quick=quick, postgres=server)
@@ -86,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
                     fields[key] = f"{durable:.0f}"
             sys.stdout.flush()
         if "request" in only:
-            request = per_request.measure(quick=quick)
+            request = per_request.measure(quick=quick, postgres=server)
             fields["throughput_ratio"] = f"{request.throughput_ratio:.2f}"
+            if request.pg_throughput_ratio is not None:
+                fields["pg_throughput_ratio"] = f"{request.pg_throughput_ratio:.2f}"
+            if request.db_spans_cost_us is not None:
+                fields["db_spans_us"] = f"{request.db_spans_cost_us:.0f}"
             sys.stdout.flush()
     if "outage" in only:
         down = outage.measure(quick=quick)
@@ -116,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         "audit_sqlite_us",
         "audit_pg_us",
         "throughput_ratio",
+        "pg_throughput_ratio",
+        "db_spans_us",
         "outage_p99_ratio",
         "shutdown_s",
         "rss_growth_mb",

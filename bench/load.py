@@ -16,6 +16,8 @@ class PhaseStats:
     rps: list[float] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     cpu_us_per_request: list[float] = field(default_factory=list)
+    db_cpu_us_per_request: list[float] = field(default_factory=list)
+    """The database server's CPU (PostgreSQL; empty on SQLite, inside the service)."""
     errors: int = 0
     requests: int = 0
 
@@ -32,10 +34,16 @@ class PhaseStats:
 
     def line(self, label: str) -> str:
         rps, cpu = self.rps_summary, self.cpu_summary
+        database = (
+            f" + db {summarize(self.db_cpu_us_per_request).median:6.0f}"
+            if self.db_cpu_us_per_request
+            else ""
+        )
         return (
             f"  {label:<24} {rps.median:7.1f} req/s (±{rps.spread * 50:4.1f}%)"
             f"  p50 {self.p(0.5):7.1f} ms  p99 {self.p(0.99):7.1f} ms"
-            f"  server CPU {cpu.median:7.0f} us/req  n={self.requests} errors={self.errors}"
+            f"  server CPU {cpu.median:7.0f}{database} us/req"
+            f"  n={self.requests} errors={self.errors}"
         )
 
 
@@ -56,9 +64,10 @@ def add_phase(
     seconds: float,
     cap: int,
 ) -> None:
-    cpu_before = service.cpu_s()
+    cpu_before, db_before = service.cpu_s(), service.database_cpu_s()
     answer = loadgen.ask(f"{service.port} {flow} {concurrency} {seconds} {cap}")
     cpu_used = service.cpu_s() - cpu_before
+    db_after = service.database_cpu_s()
     done = len(answer["latencies_ms"])
     stats.requests += done
     stats.errors += answer["n_errors"]
@@ -66,6 +75,8 @@ def add_phase(
     if done:
         stats.rps.append(done / answer["elapsed_s"])
         stats.cpu_us_per_request.append(cpu_used / done * 1e6)
+        if db_before is not None and db_after is not None:
+            stats.db_cpu_us_per_request.append((db_after - db_before) / done * 1e6)
 
 
 def interleave(

@@ -9,12 +9,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from scripts import processes
 from scripts.processes import free_port as free_port  # bench.outage's 'closed endpoint'
 
+from bench.postgres import server_cpu_s
 from bench.proc import ROOT, cpu_seconds, python_env, rss_mb
 
 _SERVE = "from agent_runtime.cli import main; main()"
@@ -34,6 +36,12 @@ class Receiver:
         assert self.proc.stdout is not None
         self.port: int = json.loads(self.proc.stdout.readline())["port"]
 
+    def counts(self) -> dict[str, int]:
+        """What a ``count`` receiver received so far (:func:`bench.receiver.count_spans`)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/counts", timeout=60) as got:
+            counts: dict[str, int] = json.load(got)
+        return counts
+
     def close(self) -> None:
         self.proc.kill()
         self.proc.wait()
@@ -51,8 +59,13 @@ def telemetry_env(endpoint_port: int | None, **extra: str) -> dict[str, str]:
 
 
 class Service:
-    def __init__(self, name: str, env: dict[str, str]) -> None:
+    """``database_pid``: the postmaster of the PostgreSQL server the service's
+    ``DATABASE_URL`` names, whose CPU :meth:`database_cpu_s` reads (None on SQLite: the
+    store is inside the service's process)."""
+
+    def __init__(self, name: str, env: dict[str, str], *, database_pid: int | None = None) -> None:
         self.name = name
+        self.database_pid = database_pid
         self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix=f"bench-svc-{name}-")
         self.stdout_path = Path(self._dir.name) / "stdout.log"
@@ -86,6 +99,10 @@ class Service:
 
     def cpu_s(self) -> float:
         return cpu_seconds(self.pid)
+
+    def database_cpu_s(self) -> float | None:
+        """CPU of its database server so far (every process of it), None without one."""
+        return None if self.database_pid is None else server_cpu_s(self.database_pid)
 
     def rss_mb(self) -> float:
         return rss_mb(self.pid)
