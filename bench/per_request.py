@@ -132,6 +132,8 @@ def _print(result: RequestResult, concurrency: int) -> None:
                 f" db spans {result.db_spans_us(flow):+.0f} us/req of service CPU,"
                 f" {result.ratio(flow, 'pg', 'pg-nodb'):.2f}x req/s"
             )
+    if not result.postgres:
+        print("  (PostgreSQL rows skipped: no PostgreSQL installation; deploy/ci-prereqs.sh)")
     for name, counts in result.span_counts.items():
         per = counts["db_spans"] / counts["streams"] if counts["streams"] else 0.0
         print(
