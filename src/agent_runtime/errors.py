@@ -28,6 +28,7 @@ __all__ = [
     "CommandTimeout",
     "DomainError",
     "EditRequiresArguments",
+    "InvalidFeedback",
     "InvalidSessionId",
     "InvalidToolArguments",
     "PathOutsideWorkspace",
@@ -36,6 +37,7 @@ __all__ = [
     "SessionNotFound",
     "StoreUnavailable",
     "ToolError",
+    "TraceNotFound",
     "UnknownAgent",
     "UnknownTool",
 ]
@@ -176,6 +178,30 @@ class InvalidEditArguments(DomainError):
     code = "invalid_edit_arguments"
     status = 422
     default_message = "the edited arguments do not fit the tool"
+
+
+# --- feedback (raised by feedback) -------------------------------------------------------
+
+
+class TraceNotFound(DomainError):
+    """No request of this service ran in that trace (or its session was deleted): there is
+    no answer to rate."""
+
+    code = "trace_not_found"
+    status = 404
+    default_message = "no request of this service ran in that trace"
+
+    @classmethod
+    def for_id(cls, trace_id: str) -> TraceNotFound:
+        return cls(f"no request of this service ran in trace {trace_id}")
+
+
+class InvalidFeedback(DomainError):
+    """The feedback does not fit its limits (score range, label and comment lengths)."""
+
+    code = "invalid_feedback"
+    status = 422
+    default_message = "invalid feedback"
 
 
 # --- the store --------------------------------------------------------------------------

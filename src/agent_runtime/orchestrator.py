@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from agent_runtime.agent_loop import AgentLoop, PendingCall, RunState
 from agent_runtime.agents import AgentCatalog
 from agent_runtime.errors import ApprovalPending, SessionBusy, UnknownAgent
+from agent_runtime.feedback import FeedbackService
 from agent_runtime.hitl import ApprovalsClosed, HITLManager, Resolution, waiting_span
 from agent_runtime.llm import ModelError, ToolCall
 from agent_runtime.llm.stream import ContextWindow, LLMStreamService
@@ -33,9 +35,10 @@ from agent_runtime.store import ApprovalRecord
 from agent_runtime.stream_events import StreamEvent
 from agent_runtime.toolrunner import ToolRunner
 from agent_runtime.transcript import to_chat_messages, tool_call_dicts, unanswered_calls
-from telemetry import EventSink, RequestTrace, SpanFactory
+from telemetry import EventSink, RequestTrace, SpanFactory, SpanRef
 from telemetry import names as n
 
+_log = logging.getLogger(__name__)
 _RESUME_WAIT_STEP_S = 0.2
 
 
@@ -95,10 +98,12 @@ class MultiAgentOrchestrator:
         spans: SpanFactory,
         context_max_tokens: int = 100_000,
         resume_wait_s: float = 30.0,
+        feedback: FeedbackService | None = None,
     ) -> None:
         """``context_max_tokens``: the most a model call's input may hold;
         ``resume_wait_s``: how long a resumed run waits for its session's run lease (a
-        process that died holding it loses it when it expires)."""
+        process that died holding it loses it when it expires); ``feedback``: where each
+        request is remembered when it ends, so its answer can be rated (None: nowhere)."""
         self._agents = agents
         self._router = agents.router.name
         self._context_max_tokens = context_max_tokens
@@ -107,6 +112,7 @@ class MultiAgentOrchestrator:
         self._llm = llm
         self._spans = spans
         self._resume_wait_s = resume_wait_s
+        self._feedback = feedback
         self._loop = AgentLoop(
             agents=agents, sessions=sessions, tools=tools, llm=llm, events=events
         )
@@ -296,15 +302,39 @@ class MultiAgentOrchestrator:
     async def _end(
         self, state: RunState, lease: RunLease, outcome: str, error: BaseException | None
     ) -> None:
-        """The request's one finaliser: every span ends; the session's agent is kept; the
-        lease is given back (a run paused for a human holds none)."""
+        """The request's one finaliser: the session's agent is kept (its ``session.updated``
+        event on the request span, still open); every span ends; the request is remembered
+        (its answer can be rated); the lease is given back (a run paused for a human holds
+        none)."""
         try:
-            state.request.finish(outcome, error)
             if error is None and outcome != n.OUTCOME_DISCONNECTED:
                 with state.request.request.activate():
                     await self._sessions.set_agent(state.session_id, state.agent)
         finally:
-            await lease.release()
+            try:
+                state.request.finish(outcome, error)
+                await self._remember(state, outcome)
+            finally:
+                await lease.release()
+
+    async def _remember(self, state: RunState, outcome: str) -> None:
+        """Store the request's trace and ``agent.request`` span for feedback on its answer;
+        a store that refuses costs only that (the answer cannot be rated), never the run."""
+        if self._feedback is None:
+            return
+        try:
+            await self._feedback.served(
+                SpanRef.of(state.request),
+                session_id=state.session_id,
+                agent=state.agent,
+                outcome=outcome,
+            )
+        except Exception:
+            _log.warning(
+                "request %s not remembered: its answer cannot be rated",
+                state.request.correlation_id,
+                exc_info=True,
+            )
 
 
 def _done(state: RunState, started: float, outcome: str) -> StreamEvent:

@@ -21,6 +21,7 @@ from telemetry.events import (
     AgentProcessingCompleted,
     AgentSwitched,
     ContextTrimmed,
+    FeedbackGiven,
     HITLDecisionMade,
     SessionCreated,
     SessionDeleted,
@@ -29,6 +30,9 @@ from telemetry.events import (
     ToolExecutionCompleted,
     ToolExecutionRequested,
 )
+
+UNKNOWN_AGENT = "unknown"
+"""The agent key of feedback on an answer whose agent was not recorded."""
 
 
 class AgentRuns:
@@ -59,6 +63,8 @@ class EventCounts:
         self.trims: Counter[str] = Counter()  # agent -> model calls whose input was cut
         self.trimmed_messages: Counter[tuple[str]] = Counter()  # (agent,) -> messages left out
         self.trimmed_tokens: Counter[str] = Counter()  # agent -> estimated tokens left out
+        self.ratings: Counter[str] = Counter()  # agent -> feedback given on its answers
+        self.score_total: dict[str, float] = {}  # agent -> the sum of those scores
         self._updates: dict[type[TelemetryEvent], Callable[[Any], None]] = {
             AgentSwitched: self._switched,
             AgentProcessingCompleted: self._agent_done,
@@ -70,6 +76,7 @@ class EventCounts:
             SessionCreated: self._session_created,
             SessionDeleted: self._session_deleted,
             ContextTrimmed: self._trimmed,
+            FeedbackGiven: self._rated,
         }
 
     @property
@@ -92,6 +99,7 @@ class EventCounts:
             timeouts, wait_total_s, sessions = self.timeouts, self.wait_total_s, self.sessions
             trims, trimmed = Counter(self.trims), Counter(self.trimmed_messages)
             trimmed_tokens = Counter(self.trimmed_tokens)
+            ratings, score_total = Counter(self.ratings), dict(self.score_total)
             runs = {agent: (r.count, r.success, r.total_s) for agent, r in self.agent_runs.items()}
         with total.lock:
             total.switches.update(switches)
@@ -104,6 +112,9 @@ class EventCounts:
             total.trims.update(trims)
             total.trimmed_messages.update(trimmed)
             total.trimmed_tokens.update(trimmed_tokens)
+            total.ratings.update(ratings)
+            for agent, score in score_total.items():
+                total.score_total[agent] = total.score_total.get(agent, 0.0) + score
             for agent, (count, success, total_s) in runs.items():
                 into = total.agent_runs.setdefault(agent, AgentRuns())
                 into.count += count
@@ -149,3 +160,8 @@ class EventCounts:
         self.trims[event.agent] += 1
         self.trimmed_messages[(event.agent,)] += event.dropped_messages
         self.trimmed_tokens[event.agent] += event.dropped_tokens
+
+    def _rated(self, event: FeedbackGiven) -> None:
+        agent = event.agent or UNKNOWN_AGENT
+        self.ratings[agent] += 1
+        self.score_total[agent] = self.score_total.get(agent, 0.0) + event.score

@@ -2,8 +2,9 @@
 
 Metrics are recorded from every event whatever the sampler decided: counts derived from
 sampled spans would be wrong. Attributes are low-cardinality by construction (agent, tool,
-decision, outcome, trigger: never session or trace ids). The ``gen_ai.*`` duration and token
-histograms are recorded when an operation ends, by :mod:`telemetry.operation_metrics`.
+decision, outcome, trigger, evaluation name and label: never session or trace ids). The
+``gen_ai.*`` duration and token histograms are recorded when an operation ends, by
+:mod:`telemetry.operation_metrics`.
 
 Each event is recorded twice, for two readers that want different things: through the SDK's
 synchronous instruments (``Counter.add``, ``UpDownCounter.add``, ``Histogram.record``) at
@@ -26,6 +27,7 @@ from telemetry.events import (
     AgentErrorOccurred,
     AgentSwitched,
     ContextTrimmed,
+    FeedbackGiven,
     HITLDecisionMade,
     SessionCreated,
     SessionDeleted,
@@ -37,6 +39,8 @@ from telemetry.events import (
 
 # Human waits: seconds to many minutes (the default approval timeout is 300 s).
 _WAIT_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+# Feedback scores are in [0, 1]: tenths, with 0 (a thumbs down) a bucket of its own.
+_SCORE_BUCKETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def dropped_counter(meter: Meter) -> Counter:
@@ -84,6 +88,12 @@ class MetricsRecorder:
             description="Time a tool call waited for its human decision",
             explicit_bucket_boundaries_advisory=_WAIT_BUCKETS,
         )
+        scores = meter.create_histogram(
+            n.METRIC_EVALUATION_SCORE,
+            unit="1",
+            description="Scores people gave the answers, in [0, 1]",
+            explicit_bucket_boundaries_advisory=_SCORE_BUCKETS,
+        )
 
         def switched(event: AgentSwitched) -> None:
             switches.add(
@@ -117,6 +127,16 @@ class MetricsRecorder:
         def cut(event: ContextTrimmed) -> None:
             trimmed.add(event.dropped_messages, {n.GEN_AI_AGENT_NAME: event.agent})
 
+        def rated(event: FeedbackGiven) -> None:
+            # By evaluation, label and agent: a label is a short token (the API refuses
+            # anything else), never the free-text comment.
+            attributes = {n.GEN_AI_EVALUATION_NAME: event.evaluation}
+            if event.label is not None:
+                attributes[n.GEN_AI_EVALUATION_SCORE_LABEL] = event.label
+            if event.agent is not None:
+                attributes[n.GEN_AI_AGENT_NAME] = event.agent
+            scores.record(event.score, attributes)
+
         def created(event: SessionCreated) -> None:
             sessions.add(1)
 
@@ -133,6 +153,7 @@ class MetricsRecorder:
             SessionCreated: created,
             SessionDeleted: deleted,
             ContextTrimmed: cut,
+            FeedbackGiven: rated,
         }
 
     def record(self, event: TelemetryEvent) -> None:

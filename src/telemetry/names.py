@@ -42,6 +42,10 @@ ERROR_TYPE: Final = _error.ERROR_TYPE
 EXCEPTION_MESSAGE: Final = _exception.EXCEPTION_MESSAGE
 EXCEPTION_STACKTRACE: Final = _exception.EXCEPTION_STACKTRACE
 SESSION_ID: Final = _session.SESSION_ID
+GEN_AI_EVALUATION_NAME: Final = _gen_ai.GEN_AI_EVALUATION_NAME
+GEN_AI_EVALUATION_SCORE_VALUE: Final = _gen_ai.GEN_AI_EVALUATION_SCORE_VALUE
+GEN_AI_EVALUATION_SCORE_LABEL: Final = _gen_ai.GEN_AI_EVALUATION_SCORE_LABEL
+GEN_AI_EVALUATION_EXPLANATION: Final = _gen_ai.GEN_AI_EVALUATION_EXPLANATION
 
 OPERATION_INVOKE_AGENT: Final = _gen_ai.GenAiOperationNameValues.INVOKE_AGENT.value
 OPERATION_EXECUTE_TOOL: Final = _gen_ai.GenAiOperationNameValues.EXECUTE_TOOL.value
@@ -55,6 +59,9 @@ METRIC_CLIENT_TOKEN_USAGE: Final = _gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
 # opentelemetry-util-genai's names; the semconv package has no constant for them yet.
 METRIC_INVOKE_AGENT_DURATION: Final = "gen_ai.invoke_agent.duration"
 METRIC_EXECUTE_TOOL_DURATION: Final = "gen_ai.execute_tool.duration"
+# The conventions define no evaluation metric yet: the score histogram's name in the
+# evaluation work on opentelemetry-util-genai (unit 1, scores in [0, 1]); migrate when they do.
+METRIC_EVALUATION_SCORE: Final = "gen_ai.evaluation.score"
 
 # --- handoffs: contrib's OpenAI Agents instrumentation shape; migrate when semconv has it -
 GEN_AI_HANDOFF_FROM_AGENT: Final = "gen_ai.handoff.from_agent"
@@ -73,7 +80,7 @@ TELEMETRY_SCOPE: Final = "agent_runtime.telemetry"
 SPAN_AGENT_REQUEST: Final = "agent.request"
 SPAN_HITL_DECISION: Final = "hitl.decision"
 
-# --- span event names (DESIGN §3 catalogue) --------------------------------------------
+# --- span event names (docs/architecture.md, the event catalogue) -----------------------------
 EVENT_AGENT_STARTED: Final = "agent.processing_started"
 EVENT_AGENT_COMPLETED: Final = "agent.processing_completed"
 EVENT_AGENT_ERROR: Final = "agent.error"
@@ -89,14 +96,19 @@ EVENT_SESSION_DELETED: Final = "session.deleted"
 EVENT_TOOL_EXECUTION_COMPLETED: Final = "tool.execution_completed"
 """Not a span event: the ``execute_tool`` span's end, named for the timeline and subscribers."""
 EVENT_CONTEXT_TRIMMED: Final = "agent_runtime.context.trimmed"
+EVENT_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+"""The GenAI conventions' evaluation event (a person's feedback on an answer), a log record
+in the evaluated request's trace; the Python semconv package has no event-name constants yet
+(migrate when it has ``EVENT_GEN_AI_EVALUATION_RESULT``, as the JavaScript package does)."""
 
-# --- audit record types: the seed's names, which its users filter by (DESIGN §4a) ----------
+# --- audit record types: the seed's names, which its users filter by (docs/http.md) ----------
 AUDIT_AGENT_SWITCHED: Final = "agent_switched"
 AUDIT_TOOL_APPROVAL_REQUIRED: Final = "tool_approval_required"
 AUDIT_HITL_APPROVAL_REQUESTED: Final = "hitl_approval_requested"
 AUDIT_HITL_DECISION_MADE: Final = "hitl_decision_made"
 AUDIT_AGENT_ERROR: Final = "agent_error"
 AUDIT_SESSION_DELETED: Final = "session_deleted"
+AUDIT_USER_FEEDBACK: Final = "user_feedback"
 
 # --- project attributes (no convention exists yet) ----------------------------------------
 AGENT_OUTCOME: Final = "agent_runtime.agent.outcome"
@@ -126,10 +138,14 @@ CONTEXT_DROPPED_TOKENS: Final = "agent_runtime.context.dropped_tokens"
 CONTEXT_SENT_TOKENS: Final = "agent_runtime.context.sent_tokens"
 CONTEXT_BUDGET_TOKENS: Final = "agent_runtime.context.budget_tokens"
 CONTEXT_OVER_BUDGET: Final = "agent_runtime.context.over_budget"
+FEEDBACK_ID: Final = "agent_runtime.feedback.id"
+FEEDBACK_COMMENT: Final = "agent_runtime.feedback.comment"
+"""Prefix of the comment's ``_length`` and ``_sha256``; the comment's text itself, with
+capture on, is ``gen_ai.evaluation.explanation``."""
 SIGNAL_TRACES: Final = "traces"
 SIGNAL_LOGS: Final = "logs"
 
-# --- project metrics (DESIGN §7) --------------------------------------------------------------
+# --- project metrics (docs/architecture.md, docs/pipeline.md) ---------------------------------
 METRIC_AGENT_SWITCHES: Final = "agent_runtime.agent.switches"
 METRIC_TOOL_CALLS: Final = "agent_runtime.tool.calls"
 METRIC_HITL_DECISIONS: Final = "agent_runtime.hitl.decisions"
@@ -139,7 +155,7 @@ METRIC_SESSIONS_ACTIVE: Final = "agent_runtime.sessions.active"
 METRIC_TELEMETRY_DROPPED: Final = "agent_runtime.telemetry.dropped"
 METRIC_CONTEXT_TRIMMED: Final = "agent_runtime.context.trimmed_messages"
 
-# --- outcomes: normal endings, never errors (DESIGN §3) -------------------------------------
+# --- outcomes: normal endings, never errors (docs/architecture.md) ----------------------------
 # The Literal types say which values each field takes; the constants name the values, so code
 # that sets or compares an outcome never retypes the string (mypy reads a Final string as its
 # literal type, so a constant type-checks wherever its Literal is expected; a test checks that

@@ -54,7 +54,9 @@ class MetricsCollector:
         What this project adds is under further top-level keys, never inside those five:
         ``agent_switch_triggers`` {trigger: n}, ``agent_avg_duration_ms`` {agent: ms},
         ``hitl_summary`` {total, timeouts, avg_wait_ms}, ``context_trims`` {agent: {calls,
-        messages, tokens}} (model calls whose input the context budget cut).
+        messages, tokens}} (model calls whose input the context budget cut), ``feedback``
+        {agent: {count, mean_score}} (people's ratings of the agent's answers, scores in
+        [0, 1]).
         """
         counts = self._counts
         with counts.lock:
@@ -107,6 +109,14 @@ class MetricsCollector:
                         "tokens": counts.trimmed_tokens[agent],
                     }
                     for agent, calls in counts.trims.items()
+                },
+                "feedback": {
+                    agent: {
+                        "count": rated,
+                        "mean_score": round(counts.score_total.get(agent, 0.0) / rated, 4),
+                    }
+                    for agent, rated in counts.ratings.items()
+                    if rated
                 },
             }
 

@@ -1,4 +1,5 @@
-"""The event catalogue (DESIGN §3): thirteen typed events, their names, flags and attributes."""
+"""The event catalogue (docs/architecture.md): fifteen typed events, their names, flags and
+attributes."""
 
 from __future__ import annotations
 
@@ -154,14 +155,37 @@ SAMPLES: dict[type[TelemetryEvent], tuple[TelemetryEvent, str, dict[str, Any]]] 
             n.CONTEXT_OVER_BUDGET: False,
         },
     ),
+    telemetry.FeedbackGiven: (
+        telemetry.FeedbackGiven(
+            feedback_id="f1",
+            evaluation="user_feedback",
+            score=0.0,
+            label="down",
+            comment="wrong file",
+            agent="coder",
+            session_id="s1",
+        ),
+        n.EVENT_EVALUATION_RESULT,
+        {
+            n.GEN_AI_EVALUATION_NAME: "user_feedback",
+            n.GEN_AI_EVALUATION_SCORE_VALUE: 0.0,
+            n.GEN_AI_EVALUATION_SCORE_LABEL: "down",
+            n.GEN_AI_AGENT_NAME: "coder",
+            n.FEEDBACK_ID: "f1",
+            f"{n.FEEDBACK_COMMENT}_length": len("wrong file"),
+            f"{n.FEEDBACK_COMMENT}_sha256": digest("wrong file"),
+        },
+    ),
 }
 
-# DESIGN §3's table: span starts/ends are not span events; these six are audited.
+# docs/architecture.md's catalogue: span starts/ends are not span events (nor is feedback on an
+# ended request); these seven are audited.
 NOT_ON_SPAN = {
     telemetry.AgentProcessingStarted,
     telemetry.AgentProcessingCompleted,
     telemetry.AgentErrorOccurred,
     telemetry.ToolExecutionCompleted,
+    telemetry.FeedbackGiven,
 }
 AUDITED = {
     telemetry.AgentSwitched,
@@ -170,15 +194,16 @@ AUDITED = {
     telemetry.HITLDecisionMade,
     telemetry.AgentErrorOccurred,
     telemetry.SessionDeleted,
+    telemetry.FeedbackGiven,
 }
 # The audited events that acknowledge a human action: committed before emit returns.
-DURABLE_BEFORE_ACK = {telemetry.HITLDecisionMade, telemetry.SessionDeleted}
+DURABLE_BEFORE_ACK = {telemetry.HITLDecisionMade, telemetry.SessionDeleted, telemetry.FeedbackGiven}
 
 
-def test_catalog_holds_the_seeds_twelve_events_the_tool_end_and_the_context_trim() -> None:
-    assert len(telemetry.CATALOG) == 14
+def test_catalog_holds_the_seeds_twelve_events_the_tool_end_the_trim_and_feedback() -> None:
+    assert len(telemetry.CATALOG) == 15
     assert set(telemetry.CATALOG) == set(SAMPLES)
-    assert len({cls.name for cls in telemetry.CATALOG}) == 14
+    assert len({cls.name for cls in telemetry.CATALOG}) == 15
 
 
 @pytest.mark.parametrize("cls", telemetry.CATALOG, ids=lambda cls: cls.__name__)
@@ -245,3 +270,41 @@ def test_content_attributes_appear_only_with_capture_on() -> None:
     assert message.attributes(on)[n.MESSAGE_CONTENT] == "hello"
     assert tool.attributes(on)[n.GEN_AI_TOOL_CALL_ARGUMENTS] == ARGS_JSON
     assert decision.attributes(on)[n.HITL_FEEDBACK] == "use a list"
+
+
+def test_feedback_comment_is_exported_only_with_capture_on_scrubbed_and_truncated() -> None:
+    secret = "sk-" + "a1b2c3d4e5f6g7h8i9"
+    event = telemetry.FeedbackGiven(
+        feedback_id="f1", evaluation="user_feedback", score=1, comment=f"my key {secret} " * 40
+    )
+    off = event.attributes(OFF)
+    assert n.GEN_AI_EVALUATION_EXPLANATION not in off
+    assert off[f"{n.FEEDBACK_COMMENT}_length"] == len(event.comment or "")
+    on = event.attributes(telemetry.TelemetrySettings(capture_content=True, capture_max_length=50))
+    explanation = str(on[n.GEN_AI_EVALUATION_EXPLANATION])
+    assert secret not in explanation and "[REDACTED]" in explanation
+    assert explanation.startswith("my key [REDACTED]") and "[truncated" in explanation
+    assert event.summary() == "user_feedback: score=1"  # the comment never in the summary
+
+
+def test_feedback_score_is_bounded_to_zero_and_one() -> None:
+    for score in (-0.1, 1.01, float("nan"), float("inf")):
+        with pytest.raises(ValidationError):
+            telemetry.FeedbackGiven(feedback_id="f", evaluation="e", score=score)
+
+
+def test_feedback_audit_details_keep_the_comment_only_where_the_store_keeps_content() -> None:
+    event = telemetry.FeedbackGiven(
+        feedback_id="f1", evaluation="helpful", score=0.5, label="meh", comment="password=hunter2"
+    )
+    kept = event.audit_details(OFF)
+    assert kept == {
+        "feedback_id": "f1",
+        "name": "helpful",
+        "score": 0.5,
+        "label": "meh",
+        "agent": None,
+        "comment": "password=[REDACTED]",
+    }
+    bare = event.audit_details(telemetry.TelemetrySettings(audit_arguments=False))
+    assert bare["comment"] is None

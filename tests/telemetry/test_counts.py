@@ -50,6 +50,7 @@ def test_merging_adds_every_tally() -> None:
         ),
         telemetry.AgentErrorOccurred(agent="coder", error_type="ValueError", message="m"),
         telemetry.SessionDeleted(session_id="s1"),
+        telemetry.FeedbackGiven(feedback_id="f", evaluation="e", score=0.25, agent="coder"),
     ):
         source.record(event)
     source.merge_into(total)
@@ -61,3 +62,4 @@ def test_merging_adds_every_tally() -> None:
     assert (total.timeouts, total.wait_total_s) == (2, 4.0)
     assert total.errors[("coder", "ValueError")] == 2
     assert total.sessions == -2
+    assert (total.ratings["coder"], total.score_total["coder"]) == (2, 0.5)

@@ -1,4 +1,4 @@
-"""The seed's query API (DESIGN §4): MetricsCollector over every emitted event."""
+"""The seed's query API (docs/architecture.md): MetricsCollector over every emitted event."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ def test_empty_metrics_have_the_seeds_shape() -> None:
         "agent_avg_duration_ms": {},
         "hitl_summary": {"total": 0, "timeouts": 0, "avg_wait_ms": 0.0},
         "context_trims": {},
+        "feedback": {},
     }
 
 
@@ -64,7 +65,18 @@ def _every_kind() -> list[telemetry.TelemetryEvent]:
         telemetry.AgentErrorOccurred(agent="coder", error_type="ValueError", message="m"),
         telemetry.AgentErrorOccurred(agent="debug", error_type="ValueError", message="m"),
         telemetry.SessionCreated(session_id="s"),  # no section of its own
+        _rated("coder", 1.0),
+        _rated("coder", 0.0),
+        _rated("coder", 1.0),
+        _rated("ask", 0.5),
+        _rated(None, 0.2),
     ]
+
+
+def _rated(agent: str | None, score: float) -> telemetry.FeedbackGiven:
+    return telemetry.FeedbackGiven(
+        feedback_id="f", evaluation="user_feedback", score=score, agent=agent
+    )
 
 
 def test_get_metrics_aggregates_every_section_in_the_seeds_shapes() -> None:
@@ -110,6 +122,11 @@ def test_get_metrics_aggregates_every_section_in_the_seeds_shapes() -> None:
     assert metrics["agent_switch_triggers"] == {"orchestrator": 2, "agent": 1}
     assert metrics["agent_avg_duration_ms"] == {"coder": 200.0}
     assert metrics["hitl_summary"] == {"total": 3, "timeouts": 1, "avg_wait_ms": 2000.0}
+    assert metrics["feedback"] == {
+        "coder": {"count": 3, "mean_score": 0.6667},
+        "ask": {"count": 1, "mean_score": 0.5},
+        "unknown": {"count": 1, "mean_score": 0.2},
+    }
 
 
 def test_agent_avg_duration_in_milliseconds() -> None:

@@ -1,5 +1,5 @@
-"""Names (DESIGN §3, §7): every ``gen_ai.*`` key and metric the service emits is a GenAI
-semantic-convention name, except the documented pending handoff keys."""
+"""Names (docs/architecture.md): every ``gen_ai.*`` key and metric the service emits is a GenAI
+semantic-convention name, except the documented pending handoff keys and metrics."""
 
 from __future__ import annotations
 
@@ -18,7 +18,11 @@ from telemetry import names as n
 from tests.support.otel import Telemetered
 
 PENDING_ATTRIBUTES = {n.GEN_AI_HANDOFF_FROM_AGENT, n.GEN_AI_HANDOFF_TO_AGENT}
-PENDING_METRICS = {n.METRIC_INVOKE_AGENT_DURATION, n.METRIC_EXECUTE_TOOL_DURATION}
+PENDING_METRICS = {
+    n.METRIC_INVOKE_AGENT_DURATION,
+    n.METRIC_EXECUTE_TOOL_DURATION,
+    n.METRIC_EVALUATION_SCORE,
+}
 
 
 def _constants(module: ModuleType) -> set[str]:
@@ -37,19 +41,26 @@ async def _run(runtime: Runtime, session_id: str, message: str) -> list[str]:
     seen: list[str] = []
     async for event in runtime.orchestrator.handle(session_id, message):
         seen.append(event.event)
+        if event.event == "meta":
+            seen.append(event.data["correlation_id"])
         if event.event == "approval_required":
             await runtime.decide(event.data["call_id"], "APPROVE", arguments=None, feedback=None)
     return seen
 
 
 @pytest.fixture
-async def scripted_flow(telemetered: Telemetered, tmp_path: Path) -> AsyncIterator[Telemetered]:
-    """The demo's story (orchestrator → coder, write_file approved) and the debug → coder
-    handoff, on the real runtime with the scripted model."""
+async def scripted_flow(
+    capture_on: None, telemetered: Telemetered, tmp_path: Path
+) -> AsyncIterator[Telemetered]:
+    """The demo's story (orchestrator → coder, write_file approved), the debug → coder
+    handoff and a person's rating of the first answer (with a comment, content capture on),
+    on the real runtime with the scripted model."""
     runtime = await Runtime.start(Settings(data_dir=tmp_path))
     try:
         first = await _run(runtime, "names-1", "Create a sorting function")
         second = await _run(runtime, "names-2", "Fix the bug in sort.py")
+        await runtime.feedback.rate(first[1], score=1, label="up", comment="thanks")
+        await runtime.telemetry.flush()
     finally:
         await runtime.close()
     assert first[-1] == "done" and "approval_required" in first
@@ -94,6 +105,10 @@ def test_names_module_reexports_semconv_values() -> None:
         n.GEN_AI_TOOL_CALL_ARGUMENTS,
         n.GEN_AI_PROVIDER_NAME,
         n.GEN_AI_INPUT_MESSAGES,
+        n.GEN_AI_EVALUATION_NAME,
+        n.GEN_AI_EVALUATION_SCORE_VALUE,
+        n.GEN_AI_EVALUATION_SCORE_LABEL,
+        n.GEN_AI_EVALUATION_EXPLANATION,
     ):
         assert key in SEMCONV_ATTRIBUTES, key
     assert {n.OPERATION_INVOKE_AGENT, n.OPERATION_EXECUTE_TOOL, n.OPERATION_CHAT} == {
@@ -105,6 +120,7 @@ def test_names_module_reexports_semconv_values() -> None:
     assert n.SESSION_ID == "session.id"
     assert {n.METRIC_CLIENT_OPERATION_DURATION, n.METRIC_CLIENT_TOKEN_USAGE} <= SEMCONV_METRICS
     assert not PENDING_ATTRIBUTES & SEMCONV_ATTRIBUTES  # drop the exception once semconv has them
+    assert not PENDING_METRICS & SEMCONV_METRICS
 
 
 def test_project_names_stay_in_the_project_namespace() -> None:
@@ -123,6 +139,12 @@ def test_every_gen_ai_attribute_key_is_a_semconv_name(scripted_flow: Telemetered
     keys = _attribute_keys(scripted_flow)
     gen_ai = {key for key in keys if key.startswith("gen_ai.")}
     assert {n.GEN_AI_OPERATION_NAME, n.GEN_AI_AGENT_NAME, n.GEN_AI_TOOL_NAME} <= gen_ai
+    assert {  # the rating's log record and score points
+        n.GEN_AI_EVALUATION_NAME,
+        n.GEN_AI_EVALUATION_SCORE_VALUE,
+        n.GEN_AI_EVALUATION_SCORE_LABEL,
+        n.GEN_AI_EVALUATION_EXPLANATION,
+    } <= gen_ai
     assert gen_ai >= PENDING_ATTRIBUTES  # the handoff flow ran
     assert sorted(gen_ai - SEMCONV_ATTRIBUTES - PENDING_ATTRIBUTES) == []
 
@@ -148,3 +170,17 @@ def test_operation_names_are_semconv_values(scripted_flow: Telemetered) -> None:
     allowed = {value.value for value in gen_ai_attributes.GenAiOperationNameValues}
     assert {n.OPERATION_INVOKE_AGENT, n.OPERATION_EXECUTE_TOOL, n.OPERATION_CHAT} <= operations
     assert operations <= allowed
+
+
+def test_the_evaluation_event_is_the_conventions_event(scripted_flow: Telemetered) -> None:
+    """``gen_ai.evaluation.result`` (the conventions' event, whose name the Python package does
+    not carry yet) in the rated trace, with the conventions' attribute keys."""
+    (log,) = [
+        log
+        for log in scripted_flow.logs()
+        if log.log_record.event_name == n.EVENT_EVALUATION_RESULT
+    ]
+    assert n.EVENT_EVALUATION_RESULT == "gen_ai.evaluation.result"
+    keys = set(log.log_record.attributes or {})
+    assert {key for key in keys if key.startswith("gen_ai.")} <= SEMCONV_ATTRIBUTES
+    assert n.GEN_AI_EVALUATION_NAME in keys  # the conventions' one required attribute

@@ -1,13 +1,14 @@
-"""Request and response bodies of the HTTP contract (DESIGN §5)."""
+"""Request and response bodies of the HTTP contract (docs/http.md)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from agent_runtime import sessions
-from agent_runtime.store import ApprovalRecord
+from agent_runtime import feedback, sessions
+from agent_runtime.store import ApprovalRecord, FeedbackRecord
 from telemetry import Decision
 
 SESSION_ID_PATTERN = sessions.SESSION_ID_PATTERN.pattern
@@ -107,9 +108,70 @@ class MessageOut(BaseModel):
     meta: dict[str, Any] = {}
 
 
+class FeedbackRequest(BaseModel):
+    """A person's rating of the answer given in a trace (docs/feedback.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    score: float = Field(
+        ge=feedback.SCORE_MIN,
+        le=feedback.SCORE_MAX,
+        allow_inf_nan=False,
+        strict=True,
+        description="0 (worst) to 1 (best): a thumbs up is 1, a thumbs down 0.",
+    )
+    label: StrictStr | None = Field(
+        default=None,
+        pattern=feedback.LABEL_PATTERN,
+        description="A short token (up, down, correct...): 1-32 letters, digits, _ . : -",
+    )
+    comment: StrictStr | None = Field(
+        default=None,
+        max_length=feedback.COMMENT_MAX_LENGTH,
+        pattern=r"^[^\x00]*$",
+        description="Free text, at most 4,000 characters; exported only with content capture.",
+    )
+    name: StrictStr = Field(
+        default=feedback.DEFAULT_NAME,
+        pattern=feedback.NAME_PATTERN,
+        description="The evaluation's name (gen_ai.evaluation.name): 1-64 characters.",
+    )
+
+
+class FeedbackOut(BaseModel):
+    """A stored rating: on the trace and ``agent.request`` span of the answer it rates."""
+
+    feedback_id: str
+    trace_id: str
+    span_id: str
+    session_id: str
+    agent: str | None
+    name: str
+    score: float
+    label: str | None
+    comment: str | None
+    created_at: str
+
+    @classmethod
+    def from_record(cls, record: FeedbackRecord) -> FeedbackOut:
+        return cls(
+            feedback_id=record.feedback_id,
+            trace_id=record.trace_id,
+            span_id=record.span_id,
+            session_id=record.session_id,
+            agent=record.agent,
+            name=record.name,
+            score=record.score,
+            label=record.label,
+            comment=record.comment,
+            created_at=datetime.fromtimestamp(record.created_at, tz=UTC).isoformat(),
+        )
+
+
 class SessionOut(BaseModel):
     """A session and one page of its transcript: ``messages[0]`` is entry ``offset`` of
-    ``total``; ``next_offset`` is where the next page starts (None on the last page)."""
+    ``total``; ``next_offset`` is where the next page starts (None on the last page).
+    ``feedback``: people's ratings of the session's answers, oldest first (the newest 1,000)."""
 
     session_id: str
     created_at: str
@@ -118,6 +180,7 @@ class SessionOut(BaseModel):
     offset: int
     total: int
     next_offset: int | None
+    feedback: list[FeedbackOut] = []
 
 
 class ApprovalOut(BaseModel):

@@ -1,4 +1,5 @@
-"""Durable state: sessions, messages and pending approvals behind one interface.
+"""Durable state: sessions, messages, pending approvals, the requests served and the feedback
+on them, behind one interface.
 
 Usage::
 
@@ -18,8 +19,10 @@ from agent_runtime.store.migrations import SCHEMA_VERSION, SchemaTooNew
 from agent_runtime.store.records import (
     ApprovalRecord,
     ApprovalStatus,
+    FeedbackRecord,
     MessageRecord,
     MessageRole,
+    RequestRecord,
     SessionRecord,
 )
 from agent_runtime.store.sqlite import SQLiteStore
@@ -29,8 +32,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "ApprovalRecord",
     "ApprovalStatus",
+    "FeedbackRecord",
     "MessageRecord",
     "MessageRole",
+    "RequestRecord",
     "SQLiteStore",
     "SchemaTooNew",
     "SessionRecord",

@@ -9,7 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from agent_runtime.store.records import ApprovalRecord, MessageRecord, SessionRecord
+from agent_runtime.store.records import (
+    ApprovalRecord,
+    FeedbackRecord,
+    MessageRecord,
+    RequestRecord,
+    SessionRecord,
+)
 from telemetry import AuditRecord
 
 
@@ -30,6 +36,10 @@ MESSAGE_COLUMNS = (
 AUDIT_COLUMNS = (
     "record_id, ts, event_type, session_id, trace_id, span_id, attributes, summary, otel_name, "
     "details"
+)
+REQUEST_COLUMNS = "trace_id, span_id, trace_flags, session_id, agent, outcome, ended_at"
+FEEDBACK_COLUMNS = (
+    "feedback_id, trace_id, span_id, session_id, agent, name, score, label, comment, created_at"
 )
 
 
@@ -166,4 +176,60 @@ def decision_values(
         decided_at,
         decided_by,
         call_id,
+    )
+
+
+def request_values(record: RequestRecord) -> tuple[Any, ...]:
+    """The values of :data:`REQUEST_COLUMNS`, in order."""
+    return (
+        record.trace_id,
+        record.span_id,
+        record.trace_flags,
+        record.session_id,
+        record.agent,
+        record.outcome,
+        record.ended_at,
+    )
+
+
+def request_from_row(row: Row) -> RequestRecord:
+    return RequestRecord(
+        trace_id=row["trace_id"],
+        span_id=row["span_id"],
+        trace_flags=row["trace_flags"],
+        session_id=row["session_id"],
+        agent=row["agent"],
+        outcome=row["outcome"],
+        ended_at=row["ended_at"],
+    )
+
+
+def feedback_values(record: FeedbackRecord) -> tuple[Any, ...]:
+    """The values of :data:`FEEDBACK_COLUMNS`, in order."""
+    return (
+        record.feedback_id,
+        record.trace_id,
+        record.span_id,
+        record.session_id,
+        record.agent,
+        record.name,
+        record.score,
+        record.label,
+        record.comment,
+        record.created_at,
+    )
+
+
+def feedback_from_row(row: Row) -> FeedbackRecord:
+    return FeedbackRecord(
+        feedback_id=row["feedback_id"],
+        trace_id=row["trace_id"],
+        span_id=row["span_id"],
+        session_id=row["session_id"],
+        agent=row["agent"],
+        name=row["name"],
+        score=row["score"],
+        label=row["label"],
+        comment=row["comment"],
+        created_at=row["created_at"],
     )

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from agent_runtime.store.records import ApprovalRecord, MessageRecord, SessionRecord
+from agent_runtime.store.records import (
+    ApprovalRecord,
+    FeedbackRecord,
+    MessageRecord,
+    RequestRecord,
+    SessionRecord,
+)
 from telemetry import AuditOutbox, AuditRecord
 
 __all__ = ["DEFAULT_SQLITE_FILENAME", "Store", "StoreOptions", "open_store"]
@@ -36,8 +42,9 @@ class Store(AuditOutbox, Protocol):
       concurrent decisions exactly one returns ``True``; so is ``claim_resume`` on a decided
       call's ``resumed_by``, and ``claim_session_run`` on a session's run lease.
     - The changes that acknowledge a human action take their audit records
-      (``record_decision(..., audit=)``, ``soft_delete_session(..., audit=)``) and store
-      them in the same transaction as the change, only when the change happens.
+      (``record_decision(..., audit=)``, ``soft_delete_session(..., audit=)``,
+      ``insert_feedback(..., audit=)``) and store them in the same transaction as the
+      change, only when the change happens.
     - The audit outbox's contract is :class:`telemetry.AuditOutbox`'s.
     - A backend that cannot be reached raises
       :class:`~agent_runtime.errors.StoreUnavailable`; ``ping`` answers ``False``.
@@ -141,6 +148,28 @@ class Store(AuditOutbox, Protocol):
         """Audit records an older release kept in a file of its own, each with when the
         Collector acknowledged it; stored once (ids already here are skipped). Returns how
         many were new."""
+        ...
+
+    # the requests served, and people's feedback on their answers
+    async def record_request(self, record: RequestRecord) -> None:
+        """Remember a request that ran, with its ``agent.request`` span; stored once per
+        (trace, span), and not at all when its session is missing or deleted."""
+        ...
+
+    async def get_request(self, trace_id: str) -> RequestRecord | None:
+        """The request served in that trace (the latest, when a caller's ``traceparent``
+        put several in one trace); ``None`` when none was, or its session was deleted."""
+        ...
+
+    async def insert_feedback(
+        self, record: FeedbackRecord, *, audit: Sequence[AuditRecord] = ()
+    ) -> None:
+        """Store the feedback with ``audit``, in one transaction; ``SessionNotFound`` (and
+        nothing stored) when the session is missing or deleted."""
+        ...
+
+    async def list_feedback(self, session_id: str, *, limit: int = 1000) -> list[FeedbackRecord]:
+        """The session's newest ``limit`` feedback, oldest first."""
         ...
 
 

@@ -12,6 +12,7 @@ Versions:
 2. the transcript as the run's state: handoff entries and tool outcomes (``meta``), resume
    claims (``resumed_by``), one run per session (``run_owner``, ``run_until``), who decided
 3. the audit outbox, moved into the store from the audit trail's own file
+4. the requests served (their trace and ``agent.request`` span) and people's feedback on them
 """
 
 from __future__ import annotations
@@ -191,6 +192,64 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         CREATE INDEX audit_unshipped ON audit_records (seq) WHERE exported_at IS NULL;
         CREATE INDEX audit_by_session ON audit_records (session_id, seq);
         CREATE INDEX audit_by_type ON audit_records (event_type, seq);
+        """,
+    ),
+    Migration(
+        4,
+        "the requests served and the feedback given on them",
+        sqlite="""
+        CREATE TABLE served_requests (
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            trace_flags INTEGER NOT NULL,
+            session_id TEXT NOT NULL REFERENCES sessions (session_id),
+            agent TEXT,
+            outcome TEXT NOT NULL,
+            ended_at REAL NOT NULL,
+            PRIMARY KEY (trace_id, span_id)
+        );
+        CREATE TABLE feedback (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            feedback_id TEXT NOT NULL UNIQUE,
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            session_id TEXT NOT NULL REFERENCES sessions (session_id),
+            agent TEXT,
+            name TEXT NOT NULL,
+            score REAL NOT NULL CHECK (score >= 0 AND score <= 1),
+            label TEXT,
+            comment TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX feedback_by_session ON feedback (session_id, seq);
+        CREATE INDEX feedback_by_trace ON feedback (trace_id, seq);
+        """,
+        postgres="""
+        CREATE TABLE served_requests (
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            trace_flags INTEGER NOT NULL,
+            session_id TEXT NOT NULL REFERENCES sessions (session_id),
+            agent TEXT,
+            outcome TEXT NOT NULL,
+            ended_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (trace_id, span_id)
+        );
+        CREATE TABLE feedback (
+            seq BIGSERIAL PRIMARY KEY,
+            feedback_id TEXT NOT NULL UNIQUE,
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            session_id TEXT NOT NULL REFERENCES sessions (session_id),
+            agent TEXT,
+            name TEXT NOT NULL,
+            score DOUBLE PRECISION NOT NULL CHECK (score >= 0 AND score <= 1),
+            label TEXT,
+            comment TEXT,
+            created_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX feedback_by_session ON feedback (session_id, seq);
+        CREATE INDEX feedback_by_trace ON feedback (trace_id, seq);
         """,
     ),
 )

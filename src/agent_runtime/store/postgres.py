@@ -39,7 +39,13 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from agent_runtime.errors import SessionAlreadyExists, SessionNotFound, StoreUnavailable
 from agent_runtime.store import _rows
 from agent_runtime.store.migrations import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
-from agent_runtime.store.records import ApprovalRecord, MessageRecord, SessionRecord
+from agent_runtime.store.records import (
+    ApprovalRecord,
+    FeedbackRecord,
+    MessageRecord,
+    RequestRecord,
+    SessionRecord,
+)
 from telemetry import AuditRecord
 
 __all__ = ["PostgresStore", "redacted_url"]
@@ -95,6 +101,23 @@ _CLAIM_AUDIT = (
     "SELECT seq FROM audit_records WHERE exported_at IS NULL AND ts < %s "
     "AND (claimed_until IS NULL OR claimed_until < %s OR claimed_by = %s) "
     f"ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING seq, {_rows.AUDIT_COLUMNS}"
+)
+_INSERT_REQUEST = (
+    f"INSERT INTO served_requests ({_rows.REQUEST_COLUMNS}) "
+    "SELECT %s, %s, %s, %s, %s, %s, %s WHERE " + _LIVE_SESSION + " ON CONFLICT DO NOTHING"
+)
+_SELECT_REQUEST = (
+    f"SELECT {_rows.REQUEST_COLUMNS} FROM served_requests WHERE trace_id = %s AND "
+    "EXISTS (SELECT 1 FROM sessions WHERE sessions.session_id = served_requests.session_id "
+    "AND deleted_at IS NULL) ORDER BY ended_at DESC LIMIT 1"
+)
+_INSERT_FEEDBACK = (
+    f"INSERT INTO feedback ({_rows.FEEDBACK_COLUMNS}) "
+    "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s WHERE " + _LIVE_SESSION
+)
+_SELECT_FEEDBACK = (
+    f"SELECT {_rows.FEEDBACK_COLUMNS} FROM feedback WHERE session_id = %s "
+    "ORDER BY seq DESC LIMIT %s"
 )
 
 ConnectionHook = Callable[[psycopg.AsyncConnection[Any]], None]
@@ -518,6 +541,32 @@ class PostgresStore:
             "SELECT COUNT(*) AS n FROM audit_records WHERE exported_at IS NULL", ()
         )
         return int(rows[0]["n"])
+
+    # --- the requests served, and the feedback on them ------------------------------------
+
+    async def record_request(self, record: RequestRecord) -> None:
+        await self._write(_INSERT_REQUEST, (*_rows.request_values(record), record.session_id))
+
+    async def get_request(self, trace_id: str) -> RequestRecord | None:
+        rows = await self._fetch(_SELECT_REQUEST, (trace_id,))
+        return _rows.request_from_row(rows[0]) if rows else None
+
+    async def insert_feedback(
+        self, record: FeedbackRecord, *, audit: Sequence[AuditRecord] = ()
+    ) -> None:
+        async with self._transaction() as conn:
+            cur = await conn.execute(
+                _INSERT_FEEDBACK, (*_rows.feedback_values(record), record.session_id)
+            )
+            inserted = cur.rowcount > 0
+            if inserted and audit:
+                await _insert_audit(conn, audit)
+        if not inserted:
+            raise SessionNotFound.for_id(record.session_id)
+
+    async def list_feedback(self, session_id: str, *, limit: int = 1000) -> list[FeedbackRecord]:
+        rows = await self._fetch(_SELECT_FEEDBACK, (session_id, max(0, limit)))
+        return [_rows.feedback_from_row(row) for row in reversed(rows)]
 
 
 async def _insert_audit(conn: psycopg.AsyncConnection[Any], records: Sequence[AuditRecord]) -> None:

@@ -13,8 +13,10 @@ from typing import Any, Literal
 __all__ = [
     "ApprovalRecord",
     "ApprovalStatus",
+    "FeedbackRecord",
     "MessageRecord",
     "MessageRole",
+    "RequestRecord",
     "SessionRecord",
 ]
 
@@ -88,3 +90,37 @@ class ApprovalRecord:
     decided_by: str | None = None
     resumed_by: str | None = None
     """Who resumed the run after the decision (a claim: exactly one does)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """A request the service served (one user message, or a run resumed after a decision):
+    its trace and its ``agent.request`` span (``trace_id`` 32 hex, ``span_id`` 16 hex,
+    ``trace_flags``), so that feedback given later, maybe after a restart, lands in that
+    trace under that span; its session, the agent that answered last, and how it ended."""
+
+    trace_id: str
+    span_id: str
+    trace_flags: int
+    session_id: str
+    agent: str | None
+    outcome: str
+    ended_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    """A person's rating of one answer: ``score`` in [0, 1], an optional ``label`` and
+    ``comment``, under the evaluation's ``name``; on the request's trace and
+    ``agent.request`` span, in its session, for the agent that answered."""
+
+    feedback_id: str
+    trace_id: str
+    span_id: str
+    session_id: str
+    agent: str | None
+    name: str
+    score: float
+    label: str | None
+    comment: str | None
+    created_at: float

@@ -32,7 +32,13 @@ import aiosqlite
 from agent_runtime.errors import SessionAlreadyExists, SessionNotFound
 from agent_runtime.store import _rows
 from agent_runtime.store.migrations import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
-from agent_runtime.store.records import ApprovalRecord, MessageRecord, SessionRecord
+from agent_runtime.store.records import (
+    ApprovalRecord,
+    FeedbackRecord,
+    MessageRecord,
+    RequestRecord,
+    SessionRecord,
+)
 from telemetry import AuditRecord
 
 __all__ = ["SQLiteStore"]
@@ -80,6 +86,22 @@ _CLAIM_AUDIT = (
     "SELECT seq FROM audit_records WHERE exported_at IS NULL AND ts < ? "
     "AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?) "
     f"ORDER BY seq LIMIT ?) RETURNING seq, {_rows.AUDIT_COLUMNS}"
+)
+_INSERT_REQUEST = (
+    f"INSERT OR IGNORE INTO served_requests ({_rows.REQUEST_COLUMNS}) "
+    "SELECT ?, ?, ?, ?, ?, ?, ? WHERE " + _LIVE_SESSION
+)
+_SELECT_REQUEST = (
+    f"SELECT {_rows.REQUEST_COLUMNS} FROM served_requests WHERE trace_id = ? AND "
+    "EXISTS (SELECT 1 FROM sessions WHERE sessions.session_id = served_requests.session_id "
+    "AND deleted_at IS NULL) ORDER BY ended_at DESC LIMIT 1"
+)
+_INSERT_FEEDBACK = (
+    f"INSERT INTO feedback ({_rows.FEEDBACK_COLUMNS}) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE " + _LIVE_SESSION
+)
+_SELECT_FEEDBACK = (
+    f"SELECT {_rows.FEEDBACK_COLUMNS} FROM feedback WHERE session_id = ? ORDER BY seq DESC LIMIT ?"
 )
 
 
@@ -463,6 +485,34 @@ class SQLiteStore:
     async def count_unshipped(self) -> int:
         rows = await self._fetch("SELECT COUNT(*) FROM audit_records WHERE exported_at IS NULL", ())
         return int(rows[0][0])
+
+    # --- the requests served, and the feedback on them ----------------------------------------
+
+    async def record_request(self, record: RequestRecord) -> None:
+        await self._write(_INSERT_REQUEST, (*_rows.request_values(record), record.session_id))
+
+    async def get_request(self, trace_id: str) -> RequestRecord | None:
+        rows = await self._fetch(_SELECT_REQUEST, (trace_id,))
+        return _rows.request_from_row(rows[0]) if rows else None
+
+    async def insert_feedback(
+        self, record: FeedbackRecord, *, audit: Sequence[AuditRecord] = ()
+    ) -> None:
+        values = (*_rows.feedback_values(record), record.session_id)
+
+        async def work(db: aiosqlite.Connection) -> bool:
+            async with db.execute(_INSERT_FEEDBACK, values) as cur:
+                inserted = cur.rowcount > 0
+            if inserted and audit:
+                await db.executemany(_INSERT_AUDIT, [_rows.audit_values(r) for r in audit])
+            return inserted
+
+        if not await self._atomic(work):
+            raise SessionNotFound.for_id(record.session_id)
+
+    async def list_feedback(self, session_id: str, *, limit: int = 1000) -> list[FeedbackRecord]:
+        rows = await self._fetch(_SELECT_FEEDBACK, (session_id, max(0, limit)))
+        return [_rows.feedback_from_row(row) for row in reversed(rows)]
 
 
 def _log_unretrieved(task: asyncio.Task[Any]) -> None:

@@ -21,6 +21,7 @@ from telemetry.events.catalog import (
     ToolExecutionRequested,
     ToolOutcome,
 )
+from telemetry.events.feedback import FeedbackGiven
 
 __all__ = [
     "CATALOG",
@@ -31,6 +32,7 @@ __all__ = [
     "Attributes",
     "ContextTrimmed",
     "Decision",
+    "FeedbackGiven",
     "HITLApprovalRequested",
     "HITLDecisionMade",
     "MessageAdded",

@@ -16,7 +16,7 @@ Attributes = dict[str, AttributeValue]
 class TelemetryEvent(BaseModel):
     """A domain event: typed, immutable, and able to say how it is exported.
 
-    Class attributes say where the event lands (DESIGN §3/§4): ``name`` is the span-event
+    Class attributes say where the event lands (docs/architecture.md): ``name`` is the span-event
     name, ``on_span`` is False for events whose OTel form is a span's start or end rather
     than a span event, ``audited`` marks the events the audit trail must keep, and
     ``durable_before_ack`` marks the audited events whose record must be committed before

@@ -1,8 +1,8 @@
 """The seed's twelve domain events (plus the tool span's end), one small class each.
 
 Each class carries its span-event name and turns itself into attributes; where each one
-lands (span start/end, span event, metric, audit) is the table of DESIGN §3, and the class
-flags of :class:`~telemetry.events.TelemetryEvent` say the same to the emit call:
+lands (span start/end, span event, metric, audit) is the catalogue of docs/architecture.md, and the
+class flags of :class:`~telemetry.events.TelemetryEvent` say the same to the emit call:
 
 ==========================  =======  =======  ==================
 event                       on_span  audited  durable_before_ack
@@ -20,14 +20,19 @@ MessageAdded                yes      no       no
 SessionUpdated              yes      no       no
 SessionDeleted              yes      yes      yes
 ToolExecutionCompleted      no       no       no
+ContextTrimmed              yes      no       no
+FeedbackGiven               no       yes      yes
 ==========================  =======  =======  ==================
 
 Audited events also carry ``audit_type``, the seed's name for their audit record
 (``agent_switched``, ``tool_approval_required``, ``hitl_approval_requested``,
-``hitl_decision_made``, ``agent_error``, ``session_deleted``), and say which of their fields
-the record keeps under the seed's names (:meth:`~telemetry.events.TelemetryEvent.audit_details`).
+``hitl_decision_made``, ``agent_error``, ``session_deleted``; a person's feedback on an
+answer, :class:`~telemetry.events.feedback.FeedbackGiven`, ``user_feedback``), and say which
+of their fields the record keeps under the seed's names
+(:meth:`~telemetry.events.TelemetryEvent.audit_details`).
 
-``on_span`` no: the event is a span's start or end, not a span event. ``durable_before_ack``:
+``on_span`` no: the event is a span's start or end, not a span event (feedback: a log record
+about a span that has ended). ``durable_before_ack``:
 the event acknowledges a human action (the answer to an approval, a delete), so its audit
 record is committed before ``emit`` returns; the other audited events are committed
 together when their request ends, or within half a second while it waits for a human (see
@@ -44,6 +49,7 @@ from pydantic import Field, InstanceOf
 
 from telemetry import names as n
 from telemetry.events._base import Attributes, TelemetryEvent, content_attributes
+from telemetry.events.feedback import FeedbackGiven
 from telemetry.redaction import safe_content, safe_json, scrub
 from telemetry.settings import TelemetrySettings
 
@@ -427,5 +433,7 @@ CATALOG: tuple[type[TelemetryEvent], ...] = (
     SessionDeleted,
     ToolExecutionCompleted,
     ContextTrimmed,
+    FeedbackGiven,
 )
-"""Every event class: the seed's twelve, then the tool span's end and the context trim."""
+"""Every event class: the seed's twelve, then the tool span's end, the context trim and a
+person's feedback on an answer."""

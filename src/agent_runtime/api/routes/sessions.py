@@ -1,5 +1,5 @@
-"""Sessions: create (optionally with a system prompt), read with their transcript (paged),
-soft delete."""
+"""Sessions: create (optionally with a system prompt), read with their transcript (paged)
+and the feedback on their answers, soft delete."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from agent_runtime.api.deps import RuntimeDep
 from agent_runtime.api.schemas import (
     ERROR_RESPONSES,
     CreateSessionRequest,
+    FeedbackOut,
     MessageOut,
     SessionCreated,
     SessionOut,
@@ -37,9 +38,11 @@ async def read_session(
     offset: int = Query(default=0, ge=0, le=10_000_000),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> SessionOut:
-    """The session and ``limit`` transcript entries from ``offset``, oldest first."""
+    """The session and ``limit`` transcript entries from ``offset``, oldest first, with the
+    feedback given on its answers."""
     session = await runtime.sessions.get(session_id)
     page = await runtime.sessions.transcript_page(session_id, offset=offset, limit=limit)
+    rated = await runtime.feedback.of_session(session_id)
     end = page.offset + len(page.entries)
     return SessionOut(
         session_id=session.session_id,
@@ -61,6 +64,7 @@ async def read_session(
         offset=page.offset,
         total=page.total,
         next_offset=end if end < page.total else None,
+        feedback=[FeedbackOut.from_record(record) for record in rated],
     )
 
 
