@@ -10,7 +10,8 @@ Usage
     import telemetry
 
     providers = telemetry.configure(service_version="1.2.3")   # once, from OTEL_* variables
-    hub = telemetry.Telemetry(audit_path=data_dir / "audit.db", providers=providers)
+    hub = telemetry.Telemetry(audit=store, providers=providers)  # store: a telemetry.AuditOutbox
+    hub.start()                                 # the audit trail's flusher, on the running loop
 
     request = telemetry.RequestTrace(hub.spans, session_id)   # agent.request; owns every end
     run = request.agent("coder")                              # invoke_agent coder
@@ -22,8 +23,8 @@ Usage
     tool = request.tool("write_file", call_id, run=run)
     waiting = telemetry.SpanRef.of(tool)        # store trace_id, span_id, trace_flags with it
     request.finish(telemetry.names.OUTCOME_COMPLETED)   # ends whatever is still open, once
-    hub.metrics.get_metrics(); hub.audit.get_audit_log(session_id=session_id)
-    hub.flush()                                 # tests: emit the audit log records now
+    hub.metrics.get_metrics(); await hub.audit.aget_audit_log(session_id=session_id)
+    await hub.flush()                           # tests: write and ship the audit queue now
 
     # later, maybe in another process: the decision links to the span that waited
     ref = telemetry.SpanRef(trace_id, span_id, trace_flags)          # from the store
@@ -31,7 +32,12 @@ Usage
         hub.emit(telemetry.HITLDecisionMade(...), origin=ref)
     resumed = telemetry.RequestTrace(hub.spans, session_id, links=[ref])
 
-    hub.close(); telemetry.shutdown(providers)  # flushes, bounded by a deadline
+    # a person rates the answer later: a log record in that trace, under the request span
+    request_ref = telemetry.SpanRef.of(request)                      # stored when it ends
+    hub.emit(telemetry.FeedbackGiven(feedback_id=..., evaluation="user_feedback", score=1.0,
+                                     session_id=session_id), origin=request_ref)
+
+    await hub.aclose(); telemetry.shutdown(providers)  # flushes, bounded by a deadline
 
 Configuration
 -------------
@@ -55,17 +61,23 @@ Read by this layer (:class:`TelemetrySettings`), as the specification defines th
 - ``OTEL_SDK_DISABLED``: ``true`` leaves the API's no-op providers (nothing recorded; the
   audit trail, ``get_metrics()`` and correlation ids still work).
 
+- ``OTEL_BSP_MAX_QUEUE_SIZE`` / ``OTEL_BLRP_MAX_QUEUE_SIZE``: the export queues' bounds
+  (default 2048, the SDK's), passed to the SDK and counted against for drops.
+
 This layer's own:
 
 - ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``: capture message text, tool
   arguments and feedback (default off; when on, scrubbed of secrets and truncated).
 - ``AGENT_RUNTIME_CAPTURE_MAX_LENGTH``: longest captured value (default 1024 characters).
+- ``AGENT_RUNTIME_AUDIT_ARGUMENTS``: keep tool-call arguments in the local audit store
+  (default ``true``, scrubbed and truncated; ``false`` keeps none).
 - ``AGENT_RUNTIME_TELEMETRY_SHUTDOWN_DEADLINE_S``: flush deadline at shutdown (default 3 s).
 """
 
 from opentelemetry.trace import Span
 
 from telemetry import names
+from telemetry.asgi import CorrelationHeadersMiddleware, instrument_asgi_app
 from telemetry.audit import AuditDelivery, AuditLog, AuditRecord
 from telemetry.audit_legacy import LEGACY_AUDIT_FILENAME, read_legacy_audit_file
 from telemetry.correlation import (
@@ -86,6 +98,7 @@ from telemetry.events import (
     AgentSwitched,
     ContextTrimmed,
     Decision,
+    FeedbackGiven,
     HITLApprovalRequested,
     HITLDecisionMade,
     MessageAdded,
@@ -136,9 +149,11 @@ __all__ = [
     "AuditRecord",
     "ChatCall",
     "ContextTrimmed",
+    "CorrelationHeadersMiddleware",
     "Decision",
     "EventContext",
     "EventSink",
+    "FeedbackGiven",
     "HITLApprovalRequested",
     "HITLDecisionMade",
     "MessageAdded",
@@ -174,6 +189,7 @@ __all__ = [
     "error_type",
     "global_providers",
     "install_log_correlation",
+    "instrument_asgi_app",
     "names",
     "read_legacy_audit_file",
     "scrub",

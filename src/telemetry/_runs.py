@@ -10,22 +10,23 @@ Every span is the SDK's, started by ``Tracer.start_span``, so every span process
 the span limits and the SDK's own metrics apply. A run object depends only on what it
 uses: its span, the emit call (:class:`~telemetry.emit.EventEmitter`), the operation
 histograms (:class:`~telemetry.operation_metrics.OperationMetrics`) and, for an agent run
-that calls a model, the tracer that starts its ``chat`` spans.
+that calls a model, the tracer that starts its ``chat`` spans. A real failure is written the
+same way on each (:mod:`telemetry._failure`).
 """
 
 from __future__ import annotations
 
 import time
-import traceback
 from contextlib import AbstractContextManager, nullcontext
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanContext, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from telemetry import names as n
+from telemetry._failure import error_type, fail_span
 from telemetry.emit import EventEmitter
 from telemetry.events import (
     AgentErrorOccurred,
@@ -34,30 +35,9 @@ from telemetry.events import (
     ToolExecutionCompleted,
 )
 from telemetry.operation_metrics import OperationMetrics
-from telemetry.redaction import scrub
 from telemetry.span_ref import SpanRef
 
-
-def error_type(exc: BaseException) -> str:
-    """``error.type`` for an exception: its qualified class name (semconv's advice)."""
-    cls = type(exc)
-    return (
-        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    )
-
-
-def _fail_span(span: Span, exc: BaseException) -> None:
-    """Status ERROR, ``error.type`` and the exception event. Provider errors echo keys: the
-    message and stack trace are scrubbed and truncated."""
-    span.record_exception(
-        exc,
-        attributes={
-            n.EXCEPTION_MESSAGE: scrub(str(exc))[:512],
-            n.EXCEPTION_STACKTRACE: scrub("".join(traceback.format_exception(exc)))[-4096:],
-        },
-    )
-    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-    span.set_attribute(n.ERROR_TYPE, error_type(exc))
+__all__ = ["AgentRun", "ChatCall", "RequestSpan", "ToolRun", "error_type", "start_chat"]
 
 
 class _Activated(AbstractContextManager[None]):
@@ -112,7 +92,7 @@ class RequestSpan:
     def fail(self, exc: BaseException) -> None:
         if self._ended:
             return
-        _fail_span(self.span, exc)
+        fail_span(self.span, exc)
         self.stop(n.OUTCOME_ERROR)
 
 
@@ -208,7 +188,7 @@ class AgentRun(_Operation):
         duration = self._finish()
         if duration is None:
             return
-        _fail_span(self.span, exc)
+        fail_span(self.span, exc)
         self.span.set_attribute(n.AGENT_OUTCOME, n.OUTCOME_ERROR)
         self._emitter.emit(
             AgentErrorOccurred(
@@ -285,7 +265,7 @@ class ChatCall(_Operation):
         duration = self._finish()
         if duration is None:
             return
-        _fail_span(self.span, exc)
+        fail_span(self.span, exc)
         self._metric_attributes[n.ERROR_TYPE] = error_type(exc)
         self._end(duration)
 
@@ -354,7 +334,7 @@ class ToolRun(_Operation):
         duration = self._finish()
         if duration is None:
             return
-        _fail_span(self.span, exc)
+        fail_span(self.span, exc)
         self.span.set_attribute(n.TOOL_OUTCOME, n.OUTCOME_FAILED)
         self.span.end()
         self._metrics.tool_finished(

@@ -1,4 +1,4 @@
-"""One emit call, four sinks (DESIGN §4).
+"""One emit call, four sinks (docs/architecture.md).
 
 Domain code hands a typed event to :meth:`EventEmitter.emit`; the span event, the metric
 points, the durable audit record (with its OTel log record) and the in-process subscribers

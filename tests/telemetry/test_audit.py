@@ -1,4 +1,4 @@
-"""The audit trail (DESIGN §4) over the store's outbox: written to the store first, then
+"""The audit trail (docs/architecture.md) over the store's outbox: written to the store first, then
 shipped as OTel log records; re-sent while the Collector has not acknowledged them.
 
 The outbox here is the embedded store (a real SQLite file); what is on disk is read
@@ -224,6 +224,24 @@ async def test_two_processes_never_resend_the_same_record_at_once(
     ) == sorted(counts)
     await one.aclose()
     await other.aclose()
+
+
+async def test_a_lapsed_claim_lets_another_process_resend_the_records(
+    telemetered: Telemetered, store: SQLiteStore
+) -> None:
+    """A process that claimed records and died holds them back only for its lease."""
+    dead = AuditLog(store, flush_interval_s=HOLD_S)
+    alive = AuditLog(store, flush_interval_s=HOLD_S)
+    written = [_write(dead, _deleted(f"s{i}")) for i in range(3)]
+    await dead.flush()
+    assert await dead.resend(older_than_s=-1, limit=10, lease_s=3600) == 3
+    assert await alive.resend(older_than_s=-1, limit=10) == 0  # the claim holds
+    assert await dead.resend(older_than_s=-1, limit=10, lease_s=-1) == 3  # a lease now lapsed
+    telemetered.reset()
+    assert await alive.resend(older_than_s=-1, limit=10) == 3
+    assert sorted(_record_ids(telemetered)) == sorted(r.record_id for r in written)
+    await dead.aclose()
+    await alive.aclose()
 
 
 async def test_a_record_stored_with_its_change_is_shipped_once(

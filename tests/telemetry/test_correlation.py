@@ -1,4 +1,5 @@
-"""Correlation (DESIGN §3): the trace id is the correlation id, on responses and log lines."""
+"""Correlation (docs/architecture.md): the trace id is the correlation id, on responses and log
+lines."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""One emit call, four sinks (DESIGN §4): span event, metrics, audit (+ log record), subscribers."""
+"""One emit call, four sinks (docs/architecture.md): span event, metrics, audit (+ log record),
+subscribers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The per-signal OTLP variables work as the SDK defines them (DESIGN §10): traces over
+"""The per-signal OTLP variables work as the SDK defines them (docs/architecture.md): traces over
 http/protobuf to one endpoint while metrics go over gRPC to another, each received by a real
 receiver on 127.0.0.1 (an OTLP/HTTP receiver on ``http.server``, an OTLP/gRPC one on
 grpcio's server with the opentelemetry-proto service stubs)."""
@@ -18,6 +18,7 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION
+from scripts.processes import free_port  # nothing listens there: connections are refused
 
 import telemetry
 from telemetry import names as n
@@ -89,14 +90,6 @@ def grpc_metrics_receiver() -> Iterator[tuple[int, Received]]:
         server.stop(grace=None)
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_traces_over_http_and_metrics_over_grpc_each_to_its_own_endpoint(
     http_receiver: tuple[int, Received],
     grpc_metrics_receiver: tuple[int, Received],
@@ -108,7 +101,7 @@ async def test_traces_over_http_and_metrics_over_grpc_each_to_its_own_endpoint(
     for variable, value in {
         # the general ones: a protocol the traces inherit, an endpoint nobody should use
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{http_port}/v1/traces",
         "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-signal=traces",
         "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc",

@@ -1,5 +1,5 @@
-"""Content capture (DESIGN §10): off by default; when on, scrubbed and truncated; secrets never
-leave the process."""
+"""Content capture (docs/architecture.md): off by default; when on, scrubbed and truncated; secrets
+never leave the process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RequestTrace (DESIGN §3): one idempotent finaliser ends every span exactly once,
+"""RequestTrace (docs/architecture.md): one idempotent finaliser ends every span exactly once,
 innermost first, on every path."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The layer on the SDK's public API (DESIGN §10): every span is the SDK's, so every processor
-hook fires, span limits apply, the SDK's own metrics work and land with ours, and histogram
-points carry exemplars of the operation's span (the SDK's default filter)."""
+"""The layer on the SDK's public API (docs/architecture.md): every span is the SDK's, so every
+processor hook fires, span limits apply, the SDK's own metrics work and land with ours, and
+histogram points carry exemplars of the operation's span (the SDK's default filter)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TelemetrySettings (DESIGN §10): content capture off by default, every knob from the env."""
+"""TelemetrySettings (docs/architecture.md): content capture off by default, every knob from the
+env."""
 
 from __future__ import annotations
 

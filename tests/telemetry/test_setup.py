@@ -1,11 +1,10 @@
-"""Setup (DESIGN §10): configure once, shut down within a deadline, count what is dropped, on
-the SDK's public API (wrapped batch processors and exporters)."""
+"""Setup (docs/architecture.md): configure once, shut down within a deadline, count what is dropped,
+on the SDK's public API (wrapped batch processors and exporters)."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -24,6 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanContext, TraceFlags
+from scripts.processes import free_port  # nothing listens there: connections are refused
 
 import telemetry
 from agent_runtime.store import SQLiteStore
@@ -62,13 +62,6 @@ def test_shutdown_leaves_providers_it_did_not_build(telemetered: Telemetered) ->
 # --- shutdown deadline (a fresh process: global providers are set once per process) ------
 
 
-def _closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # nothing listens there any more: connections are refused
-
-
 def _child_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(overrides)
@@ -102,7 +95,7 @@ def test_shutdown_is_bounded_by_its_deadline_when_the_collector_is_down() -> Non
     """The SDK's own shutdown waits up to 30 s for an unreachable endpoint; ours gives up at
     the deadline and the process exits."""
     env = _child_env(
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{_closed_port()}",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",
         OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
         OTEL_METRIC_EXPORT_INTERVAL="60000",
     )

@@ -1,5 +1,5 @@
-"""Span factories (DESIGN §3): the request → agent → tool tree, outcomes vs errors, idempotent
-ends, handoffs and the decision span's link."""
+"""Span factories (docs/architecture.md): the request → agent → tool tree, outcomes vs errors,
+idempotent ends, handoffs and the decision span's link."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Subscribers (DESIGN §4): the old bus's extension point; failures isolated."""
+"""Subscribers (docs/architecture.md): the old bus's extension point; failures isolated."""
 
 from __future__ import annotations
 

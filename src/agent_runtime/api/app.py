@@ -9,18 +9,20 @@ from collections.abc import AsyncIterator
 from importlib import metadata
 
 from fastapi import FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 import telemetry
 from agent_runtime.api import api_router
 from agent_runtime.api.auth import InternalAuthMiddleware
 from agent_runtime.api.errors import register_error_handlers
-from agent_runtime.api.middleware import BodyLimitMiddleware, CorrelationHeadersMiddleware
+from agent_runtime.api.middleware import BodyLimitMiddleware
 from agent_runtime.llm import ChatModel
 from agent_runtime.runtime import Runtime
 from agent_runtime.settings import Settings
 
 _log = logging.getLogger(__name__)
+
+_RESEND_CLAIM_INTERVALS = 3
+"""Re-send intervals a re-sent audit record stays claimed by the process that sent it."""
 
 
 def service_version() -> str:
@@ -32,12 +34,19 @@ def service_version() -> str:
 
 
 async def _resend_audit_forever(runtime: Runtime) -> None:
-    """Ship again, every interval, the audit records no exporter acknowledged."""
+    """Ship again, every interval, the audit records no exporter acknowledged.
+
+    A re-sent record stays this process's for a few intervals, time for its batch to reach
+    the Collector and be acknowledged; when the process dies first, the other processes
+    (or the next start) ship it once that claim lapses, so the lease follows the interval.
+    """
     interval = runtime.settings.audit_resend_interval_s
     while True:
         await asyncio.sleep(interval)
         try:
-            await runtime.telemetry.resend_audit(older_than_s=interval)
+            await runtime.telemetry.resend_audit(
+                older_than_s=interval, lease_s=_RESEND_CLAIM_INTERVALS * interval
+            )
         except Exception:
             _log.exception("audit re-send failed")
 
@@ -82,9 +91,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.internal_key is not None:
         app.add_middleware(InternalAuthMiddleware, key=settings.internal_key.get_secret_value())
-    app.add_middleware(CorrelationHeadersMiddleware)
+    app.add_middleware(telemetry.CorrelationHeadersMiddleware)
     app.include_router(api_router)
-    # No span per ASGI send/receive: an SSE stream would otherwise add one per chunk. Probes
-    # stay traced so that every response, theirs included, carries its correlation id.
-    FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
+    telemetry.instrument_asgi_app(app)
     return app

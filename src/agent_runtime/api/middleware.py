@@ -1,55 +1,11 @@
-"""ASGI middleware: correlation headers on every response, and the request body limit.
-
-Every response carries its correlation id: ``X-Correlation-ID`` and W3C ``traceresponse``,
-with telemetry off too (the request then runs in a non-recording context of its own).
-
-A pure ASGI middleware, inside the OpenTelemetry one, so the server span is current when
-the response starts; it works for streamed responses because it only touches the
-``http.response.start`` message.
-"""
+"""ASGI middleware of the service: the request body limit (the correlation headers are
+the telemetry layer's, :class:`telemetry.CorrelationHeadersMiddleware`)."""
 
 from __future__ import annotations
 
-from opentelemetry import trace
-from opentelemetry.context import attach, detach
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from telemetry import CORRELATION_HEADER, TRACERESPONSE_HEADER, traceresponse, untraced_context
-
-
-class CorrelationHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        untraced = untraced_context(Headers(scope=scope))
-        token = attach(untraced) if untraced is not None else None
-        context = trace.get_current_span().get_span_context()
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start" and context.is_valid:
-                headers = list(message.get("headers", []))
-                headers.append(
-                    (
-                        CORRELATION_HEADER.lower().encode(),
-                        trace.format_trace_id(context.trace_id).encode(),
-                    )
-                )
-                headers.append((TRACERESPONSE_HEADER.encode(), traceresponse(context).encode()))
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_headers)
-        finally:
-            if token is not None:
-                detach(token)
 
 
 class BodyLimitMiddleware:
