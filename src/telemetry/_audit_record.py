@@ -32,6 +32,7 @@ AUDIT_TYPES: Mapping[str, str] = {
     n.EVENT_HITL_DECISION_MADE: n.AUDIT_HITL_DECISION_MADE,
     n.EVENT_AGENT_ERROR: n.AUDIT_AGENT_ERROR,
     n.EVENT_SESSION_DELETED: n.AUDIT_SESSION_DELETED,
+    n.EVENT_EVALUATION_RESULT: n.AUDIT_USER_FEEDBACK,
 }
 """The OTel event name of each audited event -> its audit record type (the seed's name)."""
 

@@ -71,7 +71,8 @@ end asks for one sooner, and a written record for its log record."""
 MAX_QUEUED = 10_000
 """Queued records beyond which the oldest are dropped (and counted) while writes fail."""
 CLAIM_LEASE_S = 30.0
-"""How long a re-send claim keeps a record from the other processes' re-senders."""
+"""How long a re-send claim keeps a record from the other processes' re-senders, unless
+the caller says: a claim whose process died holds its records back that long."""
 
 
 class AuditLog:
@@ -189,7 +190,9 @@ class AuditLog:
         and not shipped yet. Raises if the write fails (the records stay queued)."""
         await self._cycle(raise_errors=True)
 
-    async def resend(self, *, older_than_s: float, limit: int) -> int:
+    async def resend(
+        self, *, older_than_s: float, limit: int, lease_s: float = CLAIM_LEASE_S
+    ) -> int:
         """Emit again the oldest records still unacknowledged after ``older_than_s``
         (claimed first, so no other process ships them at the same moment)."""
         if not self._ship:
@@ -199,7 +202,7 @@ class AuditLog:
             owner=self.owner,
             stored_before=now - older_than_s,
             limit=limit,
-            lease_s=CLAIM_LEASE_S,
+            lease_s=lease_s,
             now=now,
         )
         for record in records:

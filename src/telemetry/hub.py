@@ -47,9 +47,9 @@ class Telemetry:
     ) -> None:
         """``providers``: what :func:`telemetry.configure` returned (its audit delivery
         tells this application's outbox which records the Collector acknowledged), or other
-        providers (two applications in one process with different telemetry, as benchmark 1
-        runs them side by side); default: the global providers, whose acknowledgements this
-        application then never hears."""
+        providers (two applications in one process with different telemetry side by side,
+        as the per-run benchmark compares them); default: the global providers, whose
+        acknowledgements this application then never hears."""
         self.settings = settings or TelemetrySettings.from_env()
         providers = providers if providers is not None else global_providers()
         self._delivery = providers.audit_delivery
@@ -109,14 +109,19 @@ class Telemetry:
         if self._audit_store is not None:
             self._audit_store.start()
 
-    async def resend_audit(self, *, older_than_s: float = 5.0) -> int:
+    async def resend_audit(
+        self, *, older_than_s: float = 5.0, lease_s: float = audit.CLAIM_LEASE_S
+    ) -> int:
         """Ship again the oldest audit records the Collector has not acknowledged: a batch
         while deliveries succeed, a small probe while the Collector is down, nothing when
-        no log exporter is configured."""
+        no log exporter is configured. ``lease_s``: how long the other processes leave the
+        records shipped now to this one (a process that dies holds them back that long)."""
         if self._audit_store is None or not self._delivery.enabled:
             return 0
         limit = audit.RESEND_BATCH if self._delivery.healthy else audit.RESEND_PROBE
-        return await self._audit_store.resend(older_than_s=older_than_s, limit=limit)
+        return await self._audit_store.resend(
+            older_than_s=older_than_s, limit=limit, lease_s=lease_s
+        )
 
     async def audit_backlog(self) -> int:
         """Audit records the Collector has not acknowledged yet (0 without a trail)."""
