@@ -10,44 +10,44 @@ PYTEST_ARGS ?=
 
 .PHONY: help uv sync demo test prereqs serve lint format stack stack-down
 
-help:
-	@echo "make demo     run the offline demo (scripted model) and print its timelines"
-	@echo "make test     run every test (unit, service over real HTTP, end-to-end pipeline)"
-	@echo "make serve    start the service on port $(PORT) (PORT= to change)"
-	@echo "make lint     ruff check, ruff format --check, mypy --strict"
-	@echo "make stack    start Collector + Jaeger + Prometheus + the service as processes"
+# `make help` lists every target of this file and of the deploy/*.mk it includes, from the
+# `## ` text after each rule's prerequisites: a target is documented where it is defined, so
+# the list cannot go stale (tests/test_makefile.py fails when a target has no such text).
+help: ## this list
+	@awk 'BEGIN { FS = ":[^#]*## " } /^[A-Za-z0-9_.-]+:[^=]*## / { printf "  make %-25s %s\n", $$1, $$2 }' \
+		$(MAKEFILE_LIST)
 
-uv:
+uv: ## install uv 0.13.8 with pip when it is not on PATH
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --user --quiet "uv==0.13.8" \
 		|| python3 -m pip install --user --quiet --break-system-packages "uv==0.13.8" \
 		|| python3 -m pip install --quiet "uv==0.13.8"
 
-sync: uv
+sync: uv ## the locked environment in .venv (uv sync --frozen)
 	@$(UV) sync --quiet --frozen
 
-demo: sync
+demo: sync ## the offline demo on the scripted model: timelines and metrics
 	@$(UV) run --frozen agent-runtime demo
 
 # The end-to-end tests need Prometheus (Debian) and the Collector and Jaeger built from
 # their Go modules: deploy/ci-prereqs.sh installs/builds what is missing (cached after the
 # first run, which takes several minutes on a cold machine).
-test: sync prereqs
+test: sync prereqs ## every test, the end-to-end pipeline included (PYTEST_ARGS=)
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
-prereqs:
+prereqs: ## Prometheus, the Collector and Jaeger for the end-to-end tests
 	@deploy/ci-prereqs.sh
 
-serve: sync
+serve: sync ## the service on http://127.0.0.1:8001 (PORT=, HOST= to change)
 	@PORT=$(PORT) $(UV) run --frozen agent-runtime serve
 
-lint: sync
+lint: sync ## ruff check, ruff format --check, mypy --strict
 	@$(UV) run --frozen ruff check src tests bench scripts
 	@$(UV) run --frozen ruff format --check src tests bench scripts
 	@$(UV) run --frozen mypy --strict src
 	@MYPYPATH=src:. $(UV) run --frozen mypy --strict bench
 	@MYPYPATH=. $(UV) run --frozen mypy --strict scripts
 
-format: sync
+format: sync ## ruff format and ruff check --fix
 	@$(UV) run --frozen ruff format src tests bench scripts
 	@$(UV) run --frozen ruff check --fix src tests bench scripts
 

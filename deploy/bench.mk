@@ -3,19 +3,19 @@
 # `make bench-profile`: where one agent run's CPU goes (cProfile), telemetry on and off.
 BENCH_ARGS ?=
 
-bench: sync
+bench: sync ## every benchmark of bench/ (BENCH_ARGS=)
 	@PYTHONPATH=src:. $(UV) run --frozen python -m bench $(BENCH_ARGS)
 
-bench-quick: sync
+bench-quick: sync ## the benchmarks CI-sized: they run (figures mean nothing)
 	@PYTHONPATH=src:. $(UV) run --frozen python -m bench --quick $(BENCH_ARGS)
 
-bench-profile: sync
+bench-profile: sync ## where one agent run's CPU goes (cProfile), telemetry on and off
 	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.profile_run on 200
 	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.profile_run off 200
 
 # `make bench-profile-transcript`: where a request's CPU goes against a 1,000-entry transcript,
 # and for a 1,000-chunk answer (cProfile, in process, telemetry off; bench/README.md).
-bench-profile-transcript: sync
+bench-profile-transcript: sync ## where a request's CPU goes against a long transcript
 	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.profile_transcript off 1000 20
 	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.profile_transcript off 10 10 1000
 
@@ -32,16 +32,16 @@ PEERS_ARGS ?=
 PEERS_DRIVERS := bench/peers/drivers/pydantic_ai_agent.py bench/peers/drivers/openai_agents.py \
 	bench/peers/drivers/langgraph_graph.py
 
-bench-peers-sync: sync
+bench-peers-sync: sync ## the peers' own environment (bench/peers/uv.lock)
 	@$(UV) sync --quiet --frozen --project bench/peers
 
-bench-peers: bench-peers-sync
+bench-peers: bench-peers-sync ## agent-runtime beside its peers on one workload (PEERS_ARGS=)
 	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.peers $(PEERS_ARGS)
 
-bench-peers-check: bench-peers-sync
+bench-peers-check: bench-peers-sync ## CI: the peers' benchmark starts (nothing measured)
 	@PYTHONPATH=src:. $(UV) run --frozen python -m bench.peers --check
 
-bench-peers-lint: bench-peers-sync
+bench-peers-lint: bench-peers-sync ## mypy --strict on the peers' drivers
 	@MYPYPATH=. bench/peers/.venv/bin/mypy --strict --cache-dir bench/peers/.mypy_cache \
 		--python-executable bench/peers/.venv/bin/python $(PEERS_DRIVERS)
 

@@ -15,5 +15,5 @@ SOAK_ARGS ?=
 
 .PHONY: soak
 
-soak: sync
+soak: sync ## the reliability suite scaled up (AGENT_RUNTIME_SOAK=1; SOAK_ARGS=)
 	@AGENT_RUNTIME_SOAK=1 $(UV) run --frozen pytest tests/reliability -ra -p no:cacheprovider $(SOAK_ARGS)

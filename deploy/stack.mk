@@ -16,14 +16,14 @@ STACK_ARGS ?=
 TIERS ?=
 POSTGRES ?=
 
-stack: sync
+stack: sync ## Collector, Jaeger, Prometheus and the service as processes (TIERS=)
 	@$(UV) run --frozen python -m scripts.stack up $(if $(TIERS),--tiers $(TIERS)) \
 		$(if $(POSTGRES),--postgres) $(STACK_ARGS)
 
-stack-down:
+stack-down: ## stop exactly what `make stack` started
 	@python3 -m scripts.stack down
 
-stack-status:
+stack-status: ## which of the stack's processes run
 	@python3 -m scripts.stack status
 
 .PHONY: stack-status

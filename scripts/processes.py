@@ -2,8 +2,10 @@
 telemetry pipeline.
 
 Every caller that runs them as processes uses this module: `make stack` (scripts/stack.py),
-the e2e tests (tests/e2e), the reliability tests (tests/reliability/support.py), the tests'
-PostgreSQL fixtures (tests/support/postgres.py) and the benchmarks (bench/service.py). Each
+the e2e tests (tests/e2e), the reliability tests (tests/reliability/support.py), the service
+test that needs a process of its own (tests/service/test_collector_down.py), the tests'
+PostgreSQL fixtures (tests/support/postgres.py) and the benchmarks (bench/service.py); a port
+that nothing listens on comes from :func:`free_port` for all of them. Each
 program is a :class:`ManagedProcess`: started in its own process group with its environment
 and log file, polled on a health URL until a deadline, stopped with SIGTERM (or the signal
 its program asks for) and, past a deadline, SIGKILL. The builders below make the process of

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent_runtime.agents import load_agents
 from agent_runtime.errors import StoreUnavailable
+from agent_runtime.feedback import FeedbackService
 from agent_runtime.hitl import Decision, HITLManager, Resolution
 from agent_runtime.llm import ChatModel, create_model
 from agent_runtime.llm.stream import LLMStreamService
@@ -69,6 +70,7 @@ class Runtime:
     hitl: HITLManager
     tools: ToolRunner
     orchestrator: MultiAgentOrchestrator
+    feedback: FeedbackService
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
@@ -82,11 +84,11 @@ class Runtime:
         audit_trail: bool = True,
     ) -> Runtime:
         """Open the store and wire the services; telemetry records with the global providers
-        unless ``telemetry_providers`` are given (benchmark 1 runs two runtimes side by side,
-        one recording and one not). ``audit_trail=False`` builds the telemetry without an
-        audit trail: no audit record is written, stored with a change or shipped, and
-        ``telemetry.audit`` is ``None``; the service always keeps one, a benchmark measures
-        what it costs against a runtime without."""
+        unless ``telemetry_providers`` are given (two runtimes side by side in one process, one
+        recording and one not, as the per-run benchmark compares them). ``audit_trail=False``
+        builds the telemetry without an audit trail: no audit record is written, stored with a
+        change or shipped, and ``telemetry.audit`` is ``None``; the service always keeps one, a
+        benchmark measures what it costs against a runtime without."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = _open_store(settings, telemetry_providers)
         await store.open()
@@ -111,6 +113,7 @@ class Runtime:
         )
         tools = ToolRunner(registry, hitl, telemetry, settings.data_dir)
         agents = load_agents(settings.agents_file, known_tools=registry.names)
+        feedback = FeedbackService(store, telemetry)
         chat_model = model or create_model(
             settings.llm_provider,
             base_url=settings.openai_base_url,
@@ -127,8 +130,9 @@ class Runtime:
             spans=telemetry.spans,
             context_max_tokens=settings.context_max_tokens,
             resume_wait_s=settings.run_lease_s + 1.0,
+            feedback=feedback,
         )
-        return cls(settings, store, telemetry, sessions, hitl, tools, orchestrator)
+        return cls(settings, store, telemetry, sessions, hitl, tools, orchestrator, feedback)
 
     async def decide_and_resume(
         self,

@@ -1,4 +1,4 @@
-"""The values a request streams back: SSE event names and their JSON data (DESIGN §5)."""
+"""The values a request streams back: SSE event names and their JSON data (docs/http.md)."""
 
 from __future__ import annotations
 

@@ -125,7 +125,13 @@ async def test_prometheus_has_the_service_metrics_and_every_dashboard_panel_has_
     ):
         flow = await run_flow(service.base_url, message, session_id=session_id, decision=decision)
         flow.assert_ok()
-    (await run_flow(service.base_url, ASK)).assert_ok()
+    asked = await run_flow(service.base_url, ASK)
+    asked.assert_ok()
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as client:
+        rated = await client.post(
+            f"/v1/traces/{asked.correlation_id}/feedback", json={"score": 1, "label": "up"}
+        )
+    assert rated.status_code == 201, rated.text  # the feedback panels' data
     failed = await run_flow(service.base_url, FAIL)
     assert failed.status_code == 200 and failed.names()[-1:] == ["done"], failed.names()
     assert failed.of("error"), failed.names()
@@ -150,6 +156,8 @@ async def test_prometheus_has_the_service_metrics_and_every_dashboard_panel_has_
         'gen_ai_invoke_agent_duration_seconds_bucket{gen_ai_agent_name="coder"}',
         'gen_ai_execute_tool_duration_seconds_bucket{gen_ai_tool_name="write_file"}',
         "gen_ai_client_operation_duration_seconds_bucket",
+        'gen_ai_evaluation_score_bucket{gen_ai_evaluation_name="user_feedback",'
+        'gen_ai_agent_name="ask"}',
         'gen_ai_client_token_usage_bucket{gen_ai_token_type="output"}',
         # Span-derived RED metrics (span_metrics connector) with the configured dimensions.
         'traces_span_metrics_calls_total{span_name="POST /agent/message/stream",'
@@ -234,6 +242,7 @@ async def test_the_audit_file_holds_every_decision_and_switch_with_its_trace(
         flow.assert_ok()
     records = await audit_records(service.base_url, session)
     types = [r["event_type"] for r in records]
+    # The seed's record types (GET /v1/audit's event_type), not the OTel event names.
     assert types.count("hitl_decision_made") == 2, types
     assert types.count("agent_switched") >= 3, types  # ->coder; ->debug, debug->coder
     stream_traces = {flow.correlation_id for flow in flows}

@@ -33,7 +33,14 @@ from pydantic import SecretStr
 from agent_runtime.errors import SessionAlreadyExists, SessionNotFound
 from agent_runtime.runtime import Runtime
 from agent_runtime.settings import Settings
-from agent_runtime.store import ApprovalRecord, MessageRecord, SessionRecord, Store
+from agent_runtime.store import (
+    ApprovalRecord,
+    FeedbackRecord,
+    MessageRecord,
+    RequestRecord,
+    SessionRecord,
+    Store,
+)
 from agent_runtime.tools import Workspace
 from bench.peers.driver import MESSAGE, Recording, Workload, main, recording
 from bench.peers.workload import FILE_NAME, FILE_TEXT
@@ -80,6 +87,8 @@ class MemoryStore:
         self.approvals: dict[str, ApprovalRecord] = {}
         self.audit: dict[str, AuditRecord] = {}
         self.unshipped: set[str] = set()
+        self.requests: dict[str, list[RequestRecord]] = {}
+        self.feedback: list[FeedbackRecord] = []
         self.seq = 0
 
     def _live(self, session_id: str) -> SessionRecord:
@@ -249,6 +258,32 @@ class MemoryStore:
 
     async def count_unshipped(self) -> int:
         return len(self.unshipped)
+
+    async def record_request(self, record: RequestRecord) -> None:
+        if await self.get_session(record.session_id) is None:
+            return
+        served = self.requests.setdefault(record.trace_id, [])
+        if all(known.span_id != record.span_id for known in served):
+            served.append(record)
+
+    async def get_request(self, trace_id: str) -> RequestRecord | None:
+        served = [
+            record
+            for record in self.requests.get(trace_id, [])
+            if await self.get_session(record.session_id) is not None
+        ]
+        return max(served, key=lambda record: record.ended_at) if served else None
+
+    async def insert_feedback(
+        self, record: FeedbackRecord, *, audit: Sequence[AuditRecord] = ()
+    ) -> None:
+        self._live(record.session_id)
+        self.feedback.append(record)
+        await self.write_audit(audit)
+
+    async def list_feedback(self, session_id: str, *, limit: int = 1000) -> list[FeedbackRecord]:
+        mine = [record for record in self.feedback if record.session_id == session_id]
+        return mine[-limit:] if limit > 0 else []
 
 
 def keep_in_memory(store: Store) -> None:

@@ -7,8 +7,8 @@ as plain data and keeps the wire encoder free of agent knowledge.
 The input is the OpenAI request body's ``messages`` and ``tools`` (plain JSON dicts), so the
 script sees exactly what a real provider would see. The output is one :data:`Reply`.
 
-Rules (DESIGN §6). For a first message they are the whole story; later messages also see
-what earlier turns did (the transcript's tool calls and results):
+Rules (docs/architecture.md, "The scripted model"). For a first message they are the whole story;
+later messages also see what earlier turns did (the transcript's tool calls and results):
 
 - The agent is named by the first system message, which starts with
   ``"You are the <name> agent"``; later system messages (the session's prompt) are ignored.
@@ -42,15 +42,22 @@ is ignored.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
-import keyword
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agent_runtime.llm._script_files import (
+    GENERIC_SOURCE,
+    PY_PATH,
+    SORT_SOURCE,
+    is_test_file,
+    tests_module,
+    tests_path,
+    tests_target,
+)
 from telemetry import names
 
 AGENTS = ("orchestrator", "coder", "debug", "architect", "ask")
@@ -85,28 +92,7 @@ HANDOFF_TO_CODER = f"{names.HANDOFF_TOOL_PREFIX}coder"
 
 _AGENT_RE = re.compile(r"^\s*you are the (\w+) agent", re.IGNORECASE)
 _WORD_RE = re.compile(r"[a-z0-9_]+")
-_PY_PATH_RE = re.compile(r"[\w./-]*\w\.py\b")
 _EXIT_RE = re.compile(r"exit code: (-?\d+)")
-
-_SORT_SOURCE = '''"""Sorting helpers, written by the scripted coder agent."""
-
-
-def sort_numbers(values: list[int]) -> list[int]:
-    """Return a new list with the values in ascending order."""
-    return sorted(values)
-'''
-
-_GENERIC_SOURCE = '''"""Written by the scripted coder agent."""
-
-
-def main() -> None:
-    """Print a greeting so the change is easy to see."""
-    print("hello from the scripted coder")
-
-
-if __name__ == "__main__":
-    main()
-'''
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,18 +245,18 @@ def _coder(user_text: str, history: _History, offered: set[str], call_id: str) -
         return TextReply(_summary(own[-1]))
     words = _words(user_text)
     wants_tests = bool(words & _TEST_WORDS and words & _CODER_WORDS and not words & _EXECUTE_WORDS)
-    target = _test_target(user_text, history.sources) if wants_tests else None
+    target = tests_target(user_text, history.sources) if wants_tests else None
     if target is not None and "write_file" in offered:
         path, source = target
-        tests = _test_module(path, source)
+        tests = tests_module(path, source)
         if tests is None:
             return TextReply(f"{path} has no public functions I can import and test.")
-        return ToolCallReply(call_id, "write_file", {"path": _test_path(path), "content": tests})
+        return ToolCallReply(call_id, "write_file", {"path": tests_path(path), "content": tests})
     if words & _RUN_WORDS and "execute_command" in offered:
         return ToolCallReply(call_id, "execute_command", {"command": RUN_COMMAND})
     if "write_file" in offered:
         path = _write_path(user_text, history.turn)
-        content = _SORT_SOURCE if "sort" in path or "sort" in user_text.lower() else _GENERIC_SOURCE
+        content = SORT_SOURCE if "sort" in path or "sort" in user_text.lower() else GENERIC_SOURCE
         return ToolCallReply(call_id, "write_file", {"path": path, "content": content})
     return TextReply("I would change the code, but no file tools are available to me here.")
 
@@ -284,8 +270,8 @@ def _debug(user_text: str, history: _History, offered: set[str], call_id: str) -
             return ToolCallReply(call_id, HANDOFF_TO_CODER, {"reason": HANDOFF_REASON})
         return TextReply("I read the file; the fix needs a code change.")
     if "read_file" in offered:
-        paths = _PY_PATH_RE.findall(user_text)
-        remembered = [p for p in history.sources if not _is_test_file(p)]
+        paths = PY_PATH.findall(user_text)
+        remembered = [p for p in history.sources if not is_test_file(p)]
         path = paths[0] if paths else (remembered[-1] if remembered else DEFAULT_PATH)
         return ToolCallReply(call_id, "read_file", {"path": path})
     return TextReply("I cannot read files here; please share the failing code.")
@@ -353,106 +339,12 @@ def _step(result: _Result) -> str:
     return f"tried {result.name} ({what}), which {outcome}"
 
 
-def _test_target(user_text: str, sources: Mapping[str, str]) -> tuple[str, str] | None:
-    """The file to test: a known ``*.py`` the message names, else the latest known one."""
-    for path in reversed(_PY_PATH_RE.findall(user_text)):
-        if path in sources:
-            return path, sources[path]
-    for path in reversed(list(sources)):
-        if not _is_test_file(path):
-            return path, sources[path]
-    return None
-
-
-def _is_test_file(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
-
-
-def _test_path(path: str) -> str:
-    folder, _, name = path.rpartition("/")
-    return f"{folder}/test_{name}" if folder else f"test_{name}"
-
-
-def _test_module(path: str, source: str) -> str | None:
-    """pytest tests for ``source``'s public functions, beside it (pytest puts a test file's
-    folder on ``sys.path``, so the module imports by its name); None if there are none."""
-    module = path.rsplit("/", 1)[-1].removesuffix(".py")
-    if not module.isidentifier() or keyword.iskeyword(module):
-        return None
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    functions = [
-        node
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
-    ]
-    if not functions:
-        return None
-    tests = [test for function in functions for test in _tests_of(function)]
-    imports = ["import pytest\n\n"] if any("capsys" in test for test in tests) else []
-    names_imported = ", ".join(function.name for function in functions)
-    header = f'"""Tests for {path}, written by the scripted coder agent."""\n\n'
-    return (
-        header
-        + "".join(imports)
-        + f"from {module} import {names_imported}\n\n\n"
-        + ("\n\n".join(tests))
-    )
-
-
-def _tests_of(function: ast.FunctionDef) -> list[str]:
-    """What can be checked from the source alone: a sorting function sorts, a function
-    without parameters runs (and prints what it says it prints), anything else exists."""
-    name = function.name
-    arguments = function.args
-    required = len(arguments.posonlyargs) + len(arguments.args) - len(arguments.defaults)
-    required += sum(default is None for default in arguments.kw_defaults)
-    if "sort" in name.lower() and required == 1:
-        return [
-            f"def test_{name}_orders_values_ascending() -> None:\n"
-            f"    assert {name}([3, 1, 2]) == [1, 2, 3]\n",
-            f"def test_{name}_keeps_duplicates() -> None:\n"
-            f"    assert {name}([2, 1, 2]) == [1, 2, 2]\n",
-            f"def test_{name}_of_an_empty_list_is_empty() -> None:\n    assert {name}([]) == []\n",
-        ]
-    if required == 0:
-        printed = _printed_text(function)
-        check = (
-            f"    assert {json.dumps(printed)} in capsys.readouterr().out\n"
-            if printed
-            else '    assert capsys.readouterr().err == ""\n'
-        )
-        return [
-            f"def test_{name}_runs(capsys: pytest.CaptureFixture[str]) -> None:\n"
-            f"    {name}()\n{check}"
-        ]
-    return [f"def test_{name}_is_callable() -> None:\n    assert callable({name})\n"]
-
-
-def _printed_text(function: ast.FunctionDef) -> str | None:
-    """The first constant text the function passes to ``print``, if any."""
-    for node in ast.walk(function):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id == "print"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and isinstance(node.args[0].value, str)
-        ):
-            return node.args[0].value
-    return None
-
-
 def _write_path(user_text: str, turn: list[_Result]) -> str:
     """Where coder writes: the file debug read, else a ``*.py`` the user named, else by topic."""
     for result in reversed(turn):
         if result.name == "read_file" and result.arguments.get("path"):
             return result.path
-    paths = _PY_PATH_RE.findall(user_text)
+    paths = PY_PATH.findall(user_text)
     if paths:
         return str(paths[0])
     return "sort.py" if "sort" in user_text.lower() else DEFAULT_PATH

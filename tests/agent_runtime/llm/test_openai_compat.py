@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 
 import openai
 import pytest
+from scripts.processes import free_port
 from tests.support.openai_server import CannedResponse, ChatServer, chunk, json_response, sse
 
 from agent_runtime.llm import (
@@ -312,9 +312,7 @@ async def test_malformed_tool_arguments_raise_model_error(
 
 
 async def test_unreachable_endpoint_raises_model_error() -> None:
-    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a port that was free a moment ago: nothing listens there
     client = openai.AsyncOpenAI(
         base_url=f"http://127.0.0.1:{port}/v1", api_key=API_KEY, max_retries=0
     )

@@ -1,4 +1,4 @@
-"""The scripted model's decisions as plain data (DESIGN §6), without the wire."""
+"""The scripted model's decisions as plain data (docs/architecture.md), without the wire."""
 
 from __future__ import annotations
 
