@@ -7,14 +7,9 @@ from telemetry.events.catalog import (
     AgentProcessingCompleted,
     AgentProcessingStarted,
     AgentSwitched,
-    ContextTrimmed,
     Decision,
     HITLApprovalRequested,
     HITLDecisionMade,
-    MessageAdded,
-    SessionCreated,
-    SessionDeleted,
-    SessionUpdated,
     SwitchTrigger,
     ToolApprovalRequired,
     ToolExecutionCompleted,
@@ -22,6 +17,13 @@ from telemetry.events.catalog import (
     ToolOutcome,
 )
 from telemetry.events.feedback import FeedbackGiven
+from telemetry.events.sessions import (
+    ContextTrimmed,
+    MessageAdded,
+    SessionCreated,
+    SessionDeleted,
+    SessionUpdated,
+)
 
 __all__ = [
     "CATALOG",
