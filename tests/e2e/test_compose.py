@@ -318,3 +318,67 @@ def test_grafana_provisions_both_datasources_and_the_dashboard(compose: dict[str
             # Latency (a histogram's buckets) comes with its exemplars.
             if "_duration_seconds_bucket" in target["expr"]:
                 assert target.get("exemplar") is True, panel["title"]
+
+
+HAPROXY_CONFIG = REPO / "deploy" / "haproxy" / "haproxy.cfg"
+
+
+def _directives(config: str) -> set[str]:
+    """HAProxy's directives, one per line, comments and indentation dropped."""
+    lines = (line.split("#", 1)[0].strip() for line in config.splitlines())
+    return {" ".join(line.split()) for line in lines if line}
+
+
+def test_the_replicas_profile_runs_replicas_behind_haproxy(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    replica = services["agent-runtime-replica"]
+    balancer = services["balancer"]
+    assert replica["profiles"] == ["replicas"] == balancer["profiles"]
+    assert replica["deploy"]["replicas"] >= 2
+    assert "ports" not in replica  # only the balancer is reachable from outside
+    env = replica["environment"]
+    url = urllib.parse.urlsplit(env["DATABASE_URL"])
+    assert (url.scheme, url.hostname) == ("postgresql", "postgres")
+    assert replica["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    # The workspaces are one named volume that every replica mounts.
+    workspace = _mounts(replica)[env["AGENT_RUNTIME_WORKSPACE_DIR"]]
+    assert workspace in compose["volumes"]
+    # Each replica makes its own service.instance.id: none is set for all of them.
+    assert "service.instance.id" not in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    # The balancer runs the repository's HAProxy config, and finds the replicas by the
+    # service's DNS name on the port they listen on.
+    assert _mounts(balancer)["/usr/local/etc/haproxy/haproxy.cfg"] == "./deploy/haproxy/haproxy.cfg"
+    directives = _directives(HAPROXY_CONFIG.read_text())
+    template = next(d for d in directives if d.startswith("server-template "))
+    assert template.split()[-1] == f"agent-runtime-replica:{env['PORT']}"
+    assert int(template.split()[2]) >= replica["deploy"]["replicas"]
+    bind = next(d for d in directives if d.startswith("bind "))
+    published = {int(port.split(":")[1]) for port in balancer["ports"]}
+    assert published == {int(bind.rsplit(":", 1)[1])}
+
+
+def test_the_compose_balancer_balances_as_the_local_one() -> None:
+    """The same policy as `make stack REPLICAS=N` and the tests' balancer: least connections,
+    readiness checks, redispatch, stream timeouts above the approval timeout."""
+    local = _directives(processes.balancer_config(8001, [8011, 8012], health_port=8404))
+    compose_side = _directives(HAPROXY_CONFIG.read_text())
+    policy = {
+        d
+        for d in local
+        if d.split()[0] in {"balance", "option", "http-check", "retries"}
+        or d.startswith("timeout ")
+    }
+    assert policy and policy <= compose_side, sorted(policy - compose_side)
+    checks = next(d for d in local if d.startswith("default-server "))
+    assert next(d for d in compose_side if d.startswith("default-server ")).startswith(checks)
+
+
+def test_haproxy_accepts_the_compose_balancer_config(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(processes.haproxy_binary()), "-c", "-f", str(HAPROXY_CONFIG)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
