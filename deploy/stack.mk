@@ -9,15 +9,20 @@
 #   STACK_ARGS=--no-service     only the backends; run `make serve` yourself
 #   DATABASE_URL=postgresql://user:pass@host:5432/db   the service (every host) stores its
 #                             data there instead of its embedded SQLite file
+#   REPLICAS=N                N service processes (ports 8011...) behind HAProxy on 8001, one
+#                             PostgreSQL for all (DATABASE_URL or POSTGRES=1), one shared
+#                             tool-workspace folder (docs/replicas.md)
 #   POSTGRES=1                start a local PostgreSQL (Debian's, cluster in .stack/postgres,
 #                             127.0.0.1:5432; STACK_ARGS=--postgres-port=N to move it) and run
 #                             the service on it; its URL is in .stack/postgres.url
 STACK_ARGS ?=
 TIERS ?=
+REPLICAS ?=
 POSTGRES ?=
 
-stack: sync ## Collector, Jaeger, Prometheus and the service as processes (TIERS=)
+stack: sync ## Collector, Jaeger, Prometheus and the service as processes (TIERS=, REPLICAS=, POSTGRES=1)
 	@$(UV) run --frozen python -m scripts.stack up $(if $(TIERS),--tiers $(TIERS)) \
+		$(if $(REPLICAS),--replicas $(REPLICAS)) \
 		$(if $(POSTGRES),--postgres) $(STACK_ARGS)
 
 stack-down: ## stop exactly what `make stack` started

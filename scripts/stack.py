@@ -8,7 +8,7 @@ Prometheus gets a generated config, because its scrape targets hold ports. How e
 is started lives in scripts/processes.py, which the tests and benchmarks share.
 
 Usage (`make stack` / `make stack-down` / `make stack-status` call these):
-    python -m scripts.stack up [--tiers N] [--postgres]
+    python -m scripts.stack up [--tiers N | --replicas N] [--postgres]
                                              build or reuse the binaries, start everything
                                              detached, wait until each is healthy, print URLs
     python -m scripts.stack down             stop exactly the processes whose pid files
@@ -20,6 +20,10 @@ the one Collector (docs/pipeline.md). The service stores its data where `DATABAS
 (PostgreSQL, say) when it is set, else in its embedded SQLite file; `--postgres` first starts
 a PostgreSQL server of this machine's installation (scripts/processes.py) on 127.0.0.1:5432
 (`--postgres-port`) and hands its URL to the service, so every host of `--tiers` shares it.
+`--replicas N` runs N service processes on one PostgreSQL (`DATABASE_URL` or `--postgres`: SQLite
+is one process's) behind HAProxy (Debian's) on the service's usual port, 8001; the replicas
+listen on 8011, 8012, ..., share one tool-workspace folder (.stack/workspaces) and are told
+apart by their `service.instance.id` (docs/replicas.md).
 State lives in `.stack/` (gitignored): pid files, logs, the Collectors' queues and audit
 files, Prometheus' data, the PostgreSQL cluster, its password and its URL
 (`.stack/postgres.url`, readable by its owner only). Printed URLs never show a password.
@@ -39,6 +43,9 @@ STACK_DIR = p.REPO / ".stack"
 
 
 POSTGRES_URL_FILE = STACK_DIR / "postgres.url"
+BALANCER_PORT = 8001
+BALANCER_HEALTH_PORT = 8404
+FIRST_REPLICA_PORT = 8011
 
 
 def _already_running() -> bool:
@@ -89,6 +96,46 @@ def _single(
     return stack.processes, urls
 
 
+def _replicated(
+    args: argparse.Namespace, service_argv: list[str] | None, service_env: dict[str, str]
+) -> tuple[list[p.ManagedProcess], dict[str, str]]:
+    """The one-Collector stack, its service as ``args.replicas`` processes behind HAProxy."""
+    assert service_argv is not None  # _up refuses --replicas with --no-service
+    processes, urls = _single(args, None, service_env)
+    workspaces = STACK_DIR / "workspaces"
+    ports = p.Ports.default()
+    replica_ports = [FIRST_REPLICA_PORT + i for i in range(args.replicas)]
+    for i, port in enumerate(replica_ports):
+        name = f"{p.SERVICE_NAME}-{i + 1}"
+        env = {
+            **p.service_env(port, STACK_DIR / name, ports.collector.otlp_grpc, instance=name),
+            "AGENT_RUNTIME_WORKSPACE_DIR": str(workspaces),
+            **service_env,
+        }
+        processes.append(
+            p.service_process(
+                name,
+                port,
+                env,
+                STACK_DIR / f"{name}.log",
+                argv=service_argv,
+                pid_file=STACK_DIR / f"{name}.pid",
+            )
+        )
+        urls[f"replica {i + 1}"] = f"http://127.0.0.1:{port}"
+    processes.append(
+        p.balancer_process(
+            p.haproxy_binary(),
+            BALANCER_PORT,
+            replica_ports,
+            STACK_DIR,
+            health_port=BALANCER_HEALTH_PORT,
+            pid_file=STACK_DIR / "balancer.pid",
+        )
+    )
+    return processes, {f"{p.SERVICE_NAME} (HAProxy)": f"http://127.0.0.1:{BALANCER_PORT}", **urls}
+
+
 def _tiered(
     args: argparse.Namespace, service_argv: list[str] | None, service_env: dict[str, str]
 ) -> tuple[list[p.ManagedProcess], dict[str, str]]:
@@ -126,6 +173,14 @@ def _up(args: argparse.Namespace) -> int:
         print("stack: --tiers has its own tail sampling (the gateways); drop --tail-sampling")
         return 2
     database_url = os.environ.get("DATABASE_URL", "").strip()
+    if args.replicas and (args.tiers or args.no_service):
+        print("stack: --replicas runs the service N times behind HAProxy on one Collector;")
+        print("       it does not combine with --tiers or --no-service")
+        return 2
+    if args.replicas and not (args.postgres or database_url.startswith("postgres")):
+        print("stack: replicas share their state in PostgreSQL: set DATABASE_URL=postgresql://...")
+        print("       or POSTGRES=1 (a local server); SQLite is one process's")
+        return 2
     if args.postgres and database_url:
         print("stack: DATABASE_URL is set and --postgres (POSTGRES=1) asks for a local server;")
         print("       unset one of them")
@@ -149,7 +204,8 @@ def _up(args: argparse.Namespace) -> int:
         store["store"] = "embedded SQLite in .stack/<service>/ (DATABASE_URL unset)"
     service_env = {"DATABASE_URL": database_url} if database_url else {}
     try:
-        procs, urls = (_tiered if args.tiers else _single)(args, service_argv, service_env)
+        build = _tiered if args.tiers else _replicated if args.replicas else _single
+        procs, urls = build(args, service_argv, service_env)
     except BaseException:  # a binary that does not build: no PostgreSQL left behind
         _down(args)
         raise
@@ -209,6 +265,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         metavar="N",
         help="N hosts (service + agent Collector) and N gateway Collectors",
+    )
+    up.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        choices=range(0, 10),
+        metavar="N",
+        help="N service processes on one PostgreSQL behind HAProxy (on port 8001)",
     )
     up.add_argument(
         "--postgres",
