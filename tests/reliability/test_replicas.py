@@ -260,3 +260,59 @@ async def test_a_cut_listening_connection_delays_a_decision_by_the_poll_interval
     assert delay < 1.0 + 1.5, delay
     assert not set(before) & set(after)
     assert again < 1.0 + 1.5
+
+
+CONVERSATIONS = 200
+
+
+async def test_two_hundred_conversations_over_three_replicas(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Every stream on a random replica, every decision to a random replica: no request
+    fails, every decision is audited once and counted once, every trace is whole, and no
+    approval is left pending."""
+    rng = random.Random(17)
+    env = {"AGENT_RUNTIME_DB_POOL_SIZE": "20", "AGENT_RUNTIME_RUN_LEASE_S": "30"}
+    with replicas(tmp_path, postgres_url, 3, **env) as services:
+        limits = httpx.Limits(max_connections=CONVERSATIONS + 20)
+        clients = [
+            httpx.AsyncClient(base_url=s.url, timeout=120, headers=HEADERS, limits=limits)
+            for s in services
+        ]
+        failures: list[str] = []
+
+        async def conversation(index: int) -> Outcome:
+            session_id = f"many-{index:03d}"
+            stream, call_id = await _waiting(rng.choice(clients), session_id)
+            decision = "APPROVE" if index % 2 else "REJECT"
+            answer = await rng.choice(clients).post(
+                f"/v1/approvals/{call_id}", json={"decision": decision}, headers=DECIDER
+            )
+            if answer.status_code != 200 or answer.json()["resumed"] != "stream":
+                failures.append(f"{session_id}: {answer.status_code} {answer.text[:200]}")
+            return await stream
+
+        try:
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(*(conversation(i) for i in range(CONVERSATIONS))), timeout=240
+            )
+            audited = await decisions_audited(clients[0])
+            left = (await clients[1].get("/v1/approvals")).json()
+            counted = 0
+            for service in services:
+                hitl = (await _metrics(service))["hitl_decisions"].get("write_file", {})
+                counted += sum(hitl.values())
+        finally:
+            for client in clients:
+                await client.aclose()
+        traces = {o.correlation_id: whole_trace(services, str(o.correlation_id)) for o in outcomes}
+    assert failures == []
+    assert [o.session_id for o in outcomes if not o.ok] == []
+    assert len(audited) == CONVERSATIONS and set(audited.values()) == {1}
+    assert counted == CONVERSATIONS
+    assert left == []
+    broken = {t: p for t, trace in traces.items() if (p := trace_problems(trace))}
+    assert broken == {}
+    for trace in traces.values():
+        tool = next(s for s in trace if s["name"] == "execute_tool write_file")
+        assert [e["name"] for e in tool["events"]].count(n.EVENT_HITL_DECISION_MADE) == 1
