@@ -33,6 +33,8 @@ from tests.reliability.support_replicas import (
 from tests.support.openai_server import ChatServer, scripted_responder
 
 ASK = "Create a sorting function"
+SAME_DECISION_PER_REPLICA = 4
+"""Each replica gets the same decision this many times at once (12 in all)."""
 
 
 async def _waiting(http: httpx.AsyncClient, session_id: str) -> tuple[asyncio.Task[Outcome], str]:
@@ -189,15 +191,22 @@ async def test_one_decision_posted_to_three_replicas_at_once_is_taken_once(
         try:
             stream, call_id = await _waiting(clients[0], "thrice-1")
             answers = await asyncio.gather(
-                *(c.post(f"/v1/approvals/{call_id}", json={"decision": "APPROVE"}) for c in clients)
+                *(
+                    c.post(f"/v1/approvals/{call_id}", json={"decision": "APPROVE"})
+                    for _ in range(SAME_DECISION_PER_REPLICA)
+                    for c in clients
+                )
             )
             outcome = await asyncio.wait_for(stream, timeout=30)
             audited = await decisions_audited(clients[1])
+            records = (
+                await clients[2].get("/v1/audit", params={"event_type": "hitl_decision_made"})
+            ).json()
         finally:
             for c in clients:
                 await c.aclose()
     codes = sorted(a.status_code for a in answers)
-    assert codes == [200, 409, 409], [a.text for a in answers]
+    assert codes == [200] + [409] * (3 * SAME_DECISION_PER_REPLICA - 1), [a.text for a in answers]
     assert outcome.ok
     assert audited == {call_id: 1}
 
