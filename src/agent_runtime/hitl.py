@@ -26,8 +26,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from agent_runtime.errors import (
     ApprovalAlreadyDecided,
@@ -37,6 +36,17 @@ from agent_runtime.errors import (
     InvalidEditArguments,
     StoreUnavailable,
     ToolError,
+)
+from agent_runtime.hitl_values import (
+    ApprovalsClosed,
+    Decided,
+    Resolution,
+    ResumedElsewhere,
+    Waiter,
+    decision_event,
+    decision_span,
+    ref_text,
+    waiting_span,
 )
 from agent_runtime.store import ApprovalRecord, Store
 from agent_runtime.store.signals import DecisionSignals, LocalSignals, Watch
@@ -60,94 +70,8 @@ __all__ = [
     "HITLManager",
     "Resolution",
     "ResumedElsewhere",
+    "waiting_span",
 ]
-
-Outcome = Literal["decided", "timeout"]
-
-
-class ApprovalsClosed(Exception):
-    """The service is shutting down: waiting streams stop, approvals stay pending."""
-
-    code = "shutdown"
-
-
-class ResumedElsewhere(ApprovalsClosed):
-    """The decided run was claimed by another process (this one looked gone): this stream
-    stops, the other process runs it."""
-
-    code = "resumed_elsewhere"
-
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """What the human (or the timeout) decided for one call."""
-
-    decision: Decision
-    arguments: dict[str, Any]
-    feedback: str | None
-    outcome: Outcome
-    wait_s: float
-
-    @property
-    def approved(self) -> bool:
-        return self.decision != "REJECT"
-
-    @classmethod
-    def of(cls, record: ApprovalRecord) -> Resolution:
-        """The resolution a decided record stores (for a run resumed from the store)."""
-        decision: Decision = "REJECT"
-        if record.decision in ("APPROVE", "EDIT"):
-            decision = record.decision  # type: ignore[assignment]
-        outcome: Outcome = "timeout" if record.outcome == "timeout" else "decided"
-        return cls(
-            decision,
-            record.decided_arguments if record.decided_arguments is not None else record.arguments,
-            record.feedback,
-            outcome,
-            (record.decided_at or record.requested_at) - record.requested_at,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Decided:
-    """A recorded decision: the approval, what was decided, and whether a live stream took
-    it (False: no stream waits for it any more; the caller resumes the run); ``remote``: that
-    stream is on another replica (the session's run lease is alive), which reports it."""
-
-    record: ApprovalRecord
-    resolution: Resolution
-    live: bool
-    remote: bool = False
-
-
-@dataclass(slots=True)
-class _Waiter:
-    future: asyncio.Future[Resolution]
-    tool_run: ToolRun
-    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
-    deciding: bool = False
-    """A decision of this process is being recorded: it completes the future itself."""
-
-
-def waiting_span(record: ApprovalRecord) -> SpanRef:
-    """The span that waited for ``record``'s decision, as stored with it."""
-    return SpanRef(record.trace_id, record.span_id, record.trace_flags)
-
-
-def ref_text(ref: SpanRef) -> str:
-    """``trace_id-span_id-flags``: a span as one stored value (``decided_in``)."""
-    return f"{ref.trace_id}-{ref.span_id}-{ref.trace_flags:02x}"
-
-
-def decision_span(record: ApprovalRecord) -> SpanRef | None:
-    """The span ``record``'s decision was recorded in, when it was stored with it."""
-    if not record.decided_in:
-        return None
-    try:
-        trace_id, span_id, flags = record.decided_in.split("-")
-        return SpanRef(trace_id, span_id, int(flags, 16))
-    except ValueError:
-        return None
 
 
 class HITLManager:
@@ -179,7 +103,7 @@ class HITLManager:
         self._spans = spans
         self._timeout_s = timeout_s
         self._clock = clock
-        self._waiters: dict[str, _Waiter] = {}
+        self._waiters: dict[str, Waiter] = {}
         self.owner = uuid.uuid4().hex
         """This manager's name in the store's resume claims."""
 
@@ -216,7 +140,7 @@ class HITLManager:
             trace_flags=ref.trace_flags,
         )
         await self._store.insert_approval(record)
-        self._waiters[call_id] = _Waiter(asyncio.get_running_loop().create_future(), tool_run)
+        self._waiters[call_id] = Waiter(asyncio.get_running_loop().create_future(), tool_run)
         span = tool_run.span
         self._events.emit(
             ToolApprovalRequired(
@@ -261,7 +185,7 @@ class HITLManager:
             self._waiters.pop(record.call_id, None)
 
     async def _until_decided(
-        self, call_id: str, waiter: _Waiter, watch: Watch
+        self, call_id: str, waiter: Waiter, watch: Watch
     ) -> ApprovalRecord | None:
         """The row once another process decided it; None once this process's future is
         done. Re-read at every wake-up and at least every poll interval."""
@@ -279,7 +203,7 @@ class HITLManager:
                     return row
             await watch.wait(waiter.future, self._poll_s)
 
-    async def _decided_elsewhere(self, record: ApprovalRecord, waiter: _Waiter) -> Resolution:
+    async def _decided_elsewhere(self, record: ApprovalRecord, waiter: Waiter) -> Resolution:
         """Another replica recorded (and audited) the decision: this stream claims the run,
         and reports the decision on its waiting span, linked to the span it was recorded
         in; :class:`ResumedElsewhere` when another process claimed the run first."""
@@ -289,7 +213,7 @@ class HITLManager:
         decided = decision_span(record)
         if decided is not None:
             waiter.tool_run.link(decided)
-        event = self._event(record, resolution, decided_by=record.decided_by)
+        event = decision_event(record, resolution, decided_by=record.decided_by)
         self._events.emit(
             event, span=waiter.tool_run.span, origin=waiting_span(record), sinks="telemetry"
         )
@@ -376,11 +300,11 @@ class HITLManager:
             self._emit(event, audit, record, span=span)
         return Decided(record, resolution, live=False)
 
-    def _live_waiter(self, call_id: str) -> _Waiter | None:
+    def _live_waiter(self, call_id: str) -> Waiter | None:
         waiter = self._waiters.get(call_id)
         return waiter if waiter is not None and not waiter.future.done() else None
 
-    def _not_deciding(self, waiter: _Waiter | None, call_id: str) -> None:
+    def _not_deciding(self, waiter: Waiter | None, call_id: str) -> None:
         """This process's decision was not recorded: its stream reads the row again."""
         if waiter is not None:
             waiter.deciding = False
@@ -434,7 +358,7 @@ class HITLManager:
                 waiter.future.set_exception(ApprovalsClosed("the service is shutting down"))
         self._waiters.clear()
 
-    async def _time_out(self, record: ApprovalRecord, waiter: _Waiter) -> Resolution:
+    async def _time_out(self, record: ApprovalRecord, waiter: Waiter) -> Resolution:
         now = self._clock()
         resolution = Resolution(
             "REJECT", record.arguments, None, "timeout", now - record.requested_at
@@ -461,7 +385,7 @@ class HITLManager:
     ) -> tuple[HITLDecisionMade, AuditRecord | None] | None:
         """Record ``resolution`` (a compare-and-set on the pending approval) and its audit
         record in one transaction; None when the approval was decided first."""
-        event = self._event(record, resolution, decided_by=decided_by)
+        event = decision_event(record, resolution, decided_by=decided_by)
         audit = self._events.audit_record(event, origin=waiting_span(record))
         won = await self._store.record_decision(
             record.call_id,
@@ -475,24 +399,6 @@ class HITLManager:
             decided_in=decided_in,
         )
         return (event, audit) if won else None
-
-    @staticmethod
-    def _event(
-        record: ApprovalRecord, resolution: Resolution, *, decided_by: str | None
-    ) -> HITLDecisionMade:
-        return HITLDecisionMade(
-            tool=record.tool,
-            call_id=record.call_id,
-            decision=resolution.decision,
-            modified=resolution.decision == "EDIT",
-            wait_s=resolution.wait_s,
-            outcome=resolution.outcome,
-            feedback=resolution.feedback,
-            original_args=record.arguments,
-            modified_args=resolution.arguments if resolution.decision == "EDIT" else None,
-            session_id=record.session_id,
-            decided_by=decided_by,
-        )
 
     def _emit(
         self,

@@ -209,6 +209,7 @@ async def test_one_decision_posted_to_three_replicas_at_once_is_taken_once(
     assert codes == [200] + [409] * (3 * SAME_DECISION_PER_REPLICA - 1), [a.text for a in answers]
     assert outcome.ok
     assert audited == {call_id: 1}
+    assert records[0]["decided_by"] is None  # no gateway header: nobody named
 
 
 def _listeners(database_url: str, count: int) -> list[int] | None:
@@ -307,10 +308,11 @@ async def test_two_hundred_conversations_over_three_replicas(
             )
             audited = await decisions_audited(clients[0])
             left = (await clients[1].get("/v1/approvals")).json()
-            counted = 0
+            counted, clusters = 0, []
             for service in services:
-                hitl = (await _metrics(service))["hitl_decisions"].get("write_file", {})
-                counted += sum(hitl.values())
+                seen = await _metrics(service)
+                counted += sum(seen["hitl_decisions"].get("write_file", {}).values())
+                clusters.append(seen["cluster"])
         finally:
             for client in clients:
                 await client.aclose()
@@ -320,6 +322,7 @@ async def test_two_hundred_conversations_over_three_replicas(
     assert len(audited) == CONVERSATIONS and set(audited.values()) == {1}
     assert counted == CONVERSATIONS
     assert left == []
+    assert clusters == [{"sessions": CONVERSATIONS, "running": 0, "pending_approvals": 0}] * 3
     broken = {t: p for t, trace in traces.items() if (p := trace_problems(trace))}
     assert broken == {}
     for trace in traces.values():
