@@ -38,6 +38,7 @@ class _NoEvents:
         span: Span | None = None,
         origin: SpanRef | None = None,
         audit_record: AuditRecord | None = None,
+        sinks: str = "all",
     ) -> None:
         return None
 

@@ -8,6 +8,14 @@ and lands its event on the waiting span. Without a live waiter the decision is s
 recorded and audited, and the caller resumes the paused run (exactly one caller does:
 :meth:`HITLManager.claim_resume` is a compare-and-set in the store).
 
+Replicas: a decision may arrive on another replica than the stream's. The waiter registers
+for its call's wake-ups (:mod:`agent_runtime.store.signals`), then reads the row, and reads
+it again at every wake-up or poll interval: the row is the truth. The deciding replica
+records the decision (and its audit record, and the ``hitl.decision`` span it was recorded
+in) and, when the session's run lease is alive (the stream's replica is there), leaves the
+rest to that replica: the stream claims the run, emits the decision's event on its waiting
+span, linked to the decision's span, and goes on. Counted once, audited once.
+
 A REJECT, and an approval timeout (REJECT with outcome ``timeout``), are outcomes, not
 errors.
 """
@@ -18,8 +26,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from agent_runtime.errors import (
     ApprovalAlreadyDecided,
@@ -27,9 +34,22 @@ from agent_runtime.errors import (
     ApprovalNotFound,
     EditRequiresArguments,
     InvalidEditArguments,
+    StoreUnavailable,
     ToolError,
 )
+from agent_runtime.hitl_values import (
+    ApprovalsClosed,
+    Decided,
+    Resolution,
+    ResumedElsewhere,
+    Waiter,
+    decision_event,
+    decision_span,
+    ref_text,
+    waiting_span,
+)
 from agent_runtime.store import ApprovalRecord, Store
+from agent_runtime.store.signals import DecisionSignals, LocalSignals, Watch
 from telemetry import (
     AuditRecord,
     Decision,
@@ -43,65 +63,15 @@ from telemetry import (
     ToolRun,
 )
 
-__all__ = ["ApprovalsClosed", "Decided", "Decision", "HITLManager", "Resolution"]
-
-Outcome = Literal["decided", "timeout"]
-
-
-class ApprovalsClosed(Exception):
-    """The service is shutting down: waiting streams stop, approvals stay pending."""
-
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """What the human (or the timeout) decided for one call."""
-
-    decision: Decision
-    arguments: dict[str, Any]
-    feedback: str | None
-    outcome: Outcome
-    wait_s: float
-
-    @property
-    def approved(self) -> bool:
-        return self.decision != "REJECT"
-
-    @classmethod
-    def of(cls, record: ApprovalRecord) -> Resolution:
-        """The resolution a decided record stores (for a run resumed from the store)."""
-        decision: Decision = "REJECT"
-        if record.decision in ("APPROVE", "EDIT"):
-            decision = record.decision  # type: ignore[assignment]
-        outcome: Outcome = "timeout" if record.outcome == "timeout" else "decided"
-        return cls(
-            decision,
-            record.decided_arguments if record.decided_arguments is not None else record.arguments,
-            record.feedback,
-            outcome,
-            (record.decided_at or record.requested_at) - record.requested_at,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Decided:
-    """A recorded decision: the approval, what was decided, and whether a live stream took
-    it (False: no stream waits for it any more; the caller resumes the run)."""
-
-    record: ApprovalRecord
-    resolution: Resolution
-    live: bool
-
-
-@dataclass(slots=True)
-class _Waiter:
-    future: asyncio.Future[Resolution]
-    tool_run: ToolRun
-    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
-
-
-def waiting_span(record: ApprovalRecord) -> SpanRef:
-    """The span that waited for ``record``'s decision, as stored with it."""
-    return SpanRef(record.trace_id, record.span_id, record.trace_flags)
+__all__ = [
+    "ApprovalsClosed",
+    "Decided",
+    "Decision",
+    "HITLManager",
+    "Resolution",
+    "ResumedElsewhere",
+    "waiting_span",
+]
 
 
 class HITLManager:
@@ -116,17 +86,24 @@ class HITLManager:
         timeout_s: float,
         validate_arguments: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
         clock: Callable[[], float] = time.time,
+        signals: DecisionSignals | None = None,
+        poll_s: float = 2.0,
     ) -> None:
         """``validate_arguments(tool, arguments)`` checks a human's EDIT before it is
         recorded (raising ToolError); without it EDITs are checked only when the tool runs.
-        ``spans`` opens the ``hitl.decision`` span a decision is recorded in."""
+        ``spans`` opens the ``hitl.decision`` span a decision is recorded in. ``signals``:
+        the wake-ups of decisions made by other replicas (default: this process's only);
+        ``poll_s``: how often a waiter reads its row without one (a lost wake-up costs at
+        most that)."""
+        self._signals: DecisionSignals = signals if signals is not None else LocalSignals()
+        self._poll_s = poll_s
         self._validate_arguments = validate_arguments
         self._store = store
         self._events = events
         self._spans = spans
         self._timeout_s = timeout_s
         self._clock = clock
-        self._waiters: dict[str, _Waiter] = {}
+        self._waiters: dict[str, Waiter] = {}
         self.owner = uuid.uuid4().hex
         """This manager's name in the store's resume claims."""
 
@@ -163,7 +140,7 @@ class HITLManager:
             trace_flags=ref.trace_flags,
         )
         await self._store.insert_approval(record)
-        self._waiters[call_id] = _Waiter(asyncio.get_running_loop().create_future(), tool_run)
+        self._waiters[call_id] = Waiter(asyncio.get_running_loop().create_future(), tool_run)
         span = tool_run.span
         self._events.emit(
             ToolApprovalRequired(
@@ -193,13 +170,54 @@ class HITLManager:
         if waiter is None:
             raise ApprovalNotFound(f"no live waiter for approval {record.call_id}")
         remaining = max(0.0, record.deadline - self._clock())
+        watch = self._signals.watch(record.call_id)  # before the row is read: none is missed
         try:
-            async with asyncio.timeout(remaining):
-                return await asyncio.shield(waiter.future)
-        except TimeoutError:
-            return await self._time_out(record, waiter)
+            try:
+                async with asyncio.timeout(remaining):
+                    decided = await self._until_decided(record.call_id, waiter, watch)
+            except TimeoutError:
+                return await self._time_out(record, waiter)
+            if decided is None:  # decided in this process: the future has it
+                return waiter.future.result()
+            return await self._decided_elsewhere(decided, waiter)
         finally:
+            watch.close()
             self._waiters.pop(record.call_id, None)
+
+    async def _until_decided(
+        self, call_id: str, waiter: Waiter, watch: Watch
+    ) -> ApprovalRecord | None:
+        """The row once another process decided it; None once this process's future is
+        done. Re-read at every wake-up and at least every poll interval."""
+        while True:
+            if waiter.future.done():
+                return None
+            watch.clear()
+            if not waiter.deciding:
+                try:
+                    row = await self._store.get_approval(call_id)
+                except StoreUnavailable:  # the next interval reads it again
+                    row = None
+                decided = row is not None and row.status == "decided"
+                if decided and not waiter.deciding and not waiter.future.done():
+                    return row
+            await watch.wait(waiter.future, self._poll_s)
+
+    async def _decided_elsewhere(self, record: ApprovalRecord, waiter: Waiter) -> Resolution:
+        """Another replica recorded (and audited) the decision: this stream claims the run,
+        and reports the decision on its waiting span, linked to the span it was recorded
+        in; :class:`ResumedElsewhere` when another process claimed the run first."""
+        if not await self._store.claim_resume(record.call_id, self.owner, now=self._clock()):
+            raise ResumedElsewhere(f"the run of {record.call_id!r} resumed in another process")
+        resolution = Resolution.of(record)
+        decided = decision_span(record)
+        if decided is not None:
+            waiter.tool_run.link(decided)
+        event = decision_event(record, resolution, decided_by=record.decided_by)
+        self._events.emit(
+            event, span=waiter.tool_run.span, origin=waiting_span(record), sinks="telemetry"
+        )
+        return resolution
 
     def release(self, call_id: str) -> None:
         """The stream that asked went away before (or while) waiting: nobody waits here any
@@ -248,17 +266,49 @@ class HITLManager:
         resolution = Resolution(
             decision, final_arguments, feedback, "decided", now - record.requested_at
         )
-        stored = await self._store_decision(record, resolution, now, decided_by=decided_by)
-        if stored is None:
-            raise ApprovalAlreadyDecided(f"approval {call_id!r} was already decided")
-        event, audit = stored
-        waiter = self._waiters.get(call_id)
-        live = waiter is not None and not waiter.future.done()
+        remote = not self.waiting_here(call_id) and await self._store.run_lease_alive(
+            record.session_id, now=now
+        )
         with self._spans.decision(call_id, record.tool, waiting=waiting_span(record)) as span:
-            self._emit(event, audit, record, span=waiter.tool_run.span if live and waiter else span)
-        if live and waiter is not None:
-            waiter.future.set_result(resolution)
-        return Decided(record, resolution, live)
+            waiter = self._live_waiter(call_id)
+            if waiter is not None:
+                waiter.deciding = True  # its stream leaves the future to this call
+            try:
+                stored = await self._store_decision(
+                    record,
+                    resolution,
+                    now,
+                    decided_by=decided_by,
+                    decided_in=ref_text(SpanRef.of(span)),
+                )
+            except BaseException:
+                self._not_deciding(waiter, call_id)
+                raise
+            if stored is None:
+                self._not_deciding(waiter, call_id)
+                raise ApprovalAlreadyDecided(f"approval {call_id!r} was already decided")
+            event, audit = stored
+            waiter = self._live_waiter(call_id)
+            if waiter is not None:
+                self._emit(event, audit, record, span=waiter.tool_run.span)
+                waiter.future.set_result(resolution)
+                return Decided(record, resolution, live=True)
+            if remote:  # the waiting replica reports it; this one ships the stored record
+                origin = waiting_span(record)
+                self._events.emit(event, origin=origin, audit_record=audit, sinks="audit")
+                return Decided(record, resolution, live=True, remote=True)
+            self._emit(event, audit, record, span=span)
+        return Decided(record, resolution, live=False)
+
+    def _live_waiter(self, call_id: str) -> Waiter | None:
+        waiter = self._waiters.get(call_id)
+        return waiter if waiter is not None and not waiter.future.done() else None
+
+    def _not_deciding(self, waiter: Waiter | None, call_id: str) -> None:
+        """This process's decision was not recorded: its stream reads the row again."""
+        if waiter is not None:
+            waiter.deciding = False
+        self._signals.wake(call_id)
 
     async def expire(self, record: ApprovalRecord) -> Resolution | None:
         """Time out a pending approval no stream waits for (REJECT, outcome ``timeout``),
@@ -284,9 +334,16 @@ class HITLManager:
         return await self._store.list_pending_approvals(session_id)
 
     async def expired(self, limit: int = 50) -> list[ApprovalRecord]:
-        """Pending approvals past their deadline that no stream of this process waits for."""
-        records = await self._store.list_expired_approvals(self._clock(), limit)
-        return [r for r in records if not self.waiting_here(r.call_id)]
+        """Pending approvals past their deadline that no stream waits for, in this process
+        or another (whose live run lease says it times them out itself)."""
+        now = self._clock()
+        records = await self._store.list_expired_approvals(now, limit)
+        return [
+            r
+            for r in records
+            if not self.waiting_here(r.call_id)
+            and not await self._store.run_lease_alive(r.session_id, now=now)
+        ]
 
     async def unresumed(self, *, older_than_s: float, limit: int = 50) -> list[ApprovalRecord]:
         """Decided approvals whose run nobody resumed, decided more than ``older_than_s``
@@ -301,17 +358,19 @@ class HITLManager:
                 waiter.future.set_exception(ApprovalsClosed("the service is shutting down"))
         self._waiters.clear()
 
-    async def _time_out(self, record: ApprovalRecord, waiter: _Waiter) -> Resolution:
+    async def _time_out(self, record: ApprovalRecord, waiter: Waiter) -> Resolution:
         now = self._clock()
         resolution = Resolution(
             "REJECT", record.arguments, None, "timeout", now - record.requested_at
         )
         stored = await self._store_decision(record, resolution, now)
         if stored is None:  # a decision raced the deadline and won
-            if waiter.future.done() and not waiter.future.cancelled():
-                return waiter.future.result()
+            if waiter.deciding or waiter.future.done():  # this process's: its future says
+                return await asyncio.shield(waiter.future)
             decided = await self._store.get_approval(record.call_id)
-            return Resolution.of(decided) if decided is not None else resolution
+            if decided is None:
+                return resolution
+            return await self._decided_elsewhere(decided, waiter)
         self._emit(*stored, record, span=waiter.tool_run.span)
         return resolution
 
@@ -322,21 +381,11 @@ class HITLManager:
         decided_at: float,
         *,
         decided_by: str | None = None,
+        decided_in: str | None = None,
     ) -> tuple[HITLDecisionMade, AuditRecord | None] | None:
         """Record ``resolution`` (a compare-and-set on the pending approval) and its audit
         record in one transaction; None when the approval was decided first."""
-        event = HITLDecisionMade(
-            tool=record.tool,
-            call_id=record.call_id,
-            decision=resolution.decision,
-            modified=resolution.decision == "EDIT",
-            wait_s=resolution.wait_s,
-            outcome=resolution.outcome,
-            feedback=resolution.feedback,
-            original_args=record.arguments,
-            modified_args=resolution.arguments if resolution.decision == "EDIT" else None,
-            session_id=record.session_id,
-        )
+        event = decision_event(record, resolution, decided_by=decided_by)
         audit = self._events.audit_record(event, origin=waiting_span(record))
         won = await self._store.record_decision(
             record.call_id,
@@ -347,6 +396,7 @@ class HITLManager:
             decided_at=decided_at,
             decided_by=decided_by,
             audit=(audit,) if audit is not None else (),
+            decided_in=decided_in,
         )
         return (event, audit) if won else None
 

@@ -27,7 +27,13 @@ from agent_runtime.agent_loop import AgentLoop, PendingCall, RunState
 from agent_runtime.agents import AgentCatalog
 from agent_runtime.errors import ApprovalPending, SessionBusy, UnknownAgent
 from agent_runtime.feedback import FeedbackService
-from agent_runtime.hitl import ApprovalsClosed, HITLManager, Resolution, waiting_span
+from agent_runtime.hitl import (
+    ApprovalsClosed,
+    HITLManager,
+    Resolution,
+    ResumedElsewhere,
+    waiting_span,
+)
 from agent_runtime.llm import ModelError, ToolCall
 from agent_runtime.llm.stream import ContextWindow, LLMStreamService
 from agent_runtime.sessions import RunLease, SessionManager
@@ -210,8 +216,8 @@ class MultiAgentOrchestrator:
                 yield event
             outcome = state.outcome
         except ApprovalsClosed as exc:
-            outcome = n.OUTCOME_SHUTDOWN
-            yield StreamEvent("error", {"code": "shutdown", "message": str(exc)})
+            outcome = _closed_outcome(exc)
+            yield StreamEvent("error", {"code": exc.code, "message": str(exc)})
         except Exception as exc:  # a real failure: the spans say ERROR
             error, outcome = exc, n.OUTCOME_ERROR
             yield StreamEvent("error", {"code": "agent_error", "message": _public_message(exc)})
@@ -249,8 +255,8 @@ class MultiAgentOrchestrator:
                 yield event
             outcome = state.outcome
         except ApprovalsClosed as exc:
-            outcome = n.OUTCOME_SHUTDOWN
-            yield StreamEvent("error", {"code": "shutdown", "message": str(exc)})
+            outcome = _closed_outcome(exc)
+            yield StreamEvent("error", {"code": exc.code, "message": str(exc)})
         except Exception as exc:
             error, outcome = exc, n.OUTCOME_ERROR
             yield StreamEvent("error", {"code": "agent_error", "message": _public_message(exc)})
@@ -346,6 +352,11 @@ def _done(state: RunState, started: float, outcome: str) -> StreamEvent:
             "outcome": outcome,
         },
     )
+
+
+def _closed_outcome(exc: ApprovalsClosed) -> str:
+    """A stream stopped by its process: shut down, or its run taken over by another."""
+    return n.OUTCOME_DISCONNECTED if isinstance(exc, ResumedElsewhere) else n.OUTCOME_SHUTDOWN
 
 
 def _public_message(exc: BaseException) -> str:

@@ -22,6 +22,7 @@ from agent_runtime.orchestrator import MultiAgentOrchestrator, Run
 from agent_runtime.sessions import SessionManager
 from agent_runtime.settings import Settings
 from agent_runtime.store import Store, StoreOptions, import_legacy_audit, open_store
+from agent_runtime.store.signals import DecisionSignals, LocalSignals, PostgresSignals
 from agent_runtime.stream_events import StreamEvent
 from agent_runtime.toolrunner import ToolRunner
 from agent_runtime.tools import CommandPolicy, default_registry
@@ -46,8 +47,19 @@ def _open_store(settings: Settings, providers: Providers | None) -> Store:
             statement_timeout_s=settings.database_statement_timeout_s,
             pool_size=settings.database_pool_size,
             on_connect=database_spans(providers) if settings.database_spans else None,
+            notify_decisions=settings.decision_notify,
         ),
     )
+
+
+def _decision_signals(settings: Settings) -> DecisionSignals:
+    """LISTEN on the shared store when its decisions are announced; else this process's
+    own wake-ups (and the poll) only."""
+    url = settings.database_url.get_secret_value() if settings.database_url else ""
+    if settings.decision_notify and url.lower().startswith(("postgresql://", "postgres://")):
+        rest = url.partition("://")[2]
+        return PostgresSignals(f"postgresql://{rest}")
+    return LocalSignals()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +83,7 @@ class Runtime:
     tools: ToolRunner
     orchestrator: MultiAgentOrchestrator
     feedback: FeedbackService
+    signals: DecisionSignals = field(default_factory=LocalSignals)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
@@ -104,14 +117,20 @@ class Runtime:
         telemetry.start()
         sessions = SessionManager(store, telemetry, run_lease_s=settings.run_lease_s)
         registry = default_registry(CommandPolicy(timeout_s=settings.command_timeout_s))
+        signals = _decision_signals(settings)
+        await signals.start()
         hitl = HITLManager(
             store,
             telemetry,
             telemetry.spans,
             timeout_s=settings.approval_timeout_s,
             validate_arguments=registry.validate,
+            signals=signals,
+            poll_s=settings.decision_poll_s,
         )
-        tools = ToolRunner(registry, hitl, telemetry, settings.data_dir)
+        tools = ToolRunner(
+            registry, hitl, telemetry, settings.data_dir, workspaces=settings.workspace_dir
+        )
         agents = load_agents(settings.agents_file, known_tools=registry.names)
         feedback = FeedbackService(store, telemetry)
         chat_model = model or create_model(
@@ -132,7 +151,9 @@ class Runtime:
             resume_wait_s=settings.run_lease_s + 1.0,
             feedback=feedback,
         )
-        return cls(settings, store, telemetry, sessions, hitl, tools, orchestrator, feedback)
+        return cls(
+            settings, store, telemetry, sessions, hitl, tools, orchestrator, feedback, signals
+        )
 
     async def decide_and_resume(
         self,
@@ -141,11 +162,15 @@ class Runtime:
         *,
         arguments: dict[str, Any] | None,
         feedback: str | None,
+        decided_by: str | None = None,
     ) -> DecisionOutcome:
-        """Record a human decision. A stream that waits for it resumes the run there
-        (``"resumed": "stream"``); when none waits any more, this process claims the run and
-        returns it, to be iterated by the caller (``"resumed": "here"``)."""
-        decided = await self.hitl.decide(call_id, decision, arguments=arguments, feedback=feedback)
+        """Record a human decision (``decided_by``: who, as the gateway says). A stream that
+        waits for it, on this replica or another whose run lease is alive, resumes the run
+        there (``"resumed": "stream"``); when none waits any more, this process claims the
+        run and returns it, to be iterated by the caller (``"resumed": "here"``)."""
+        decided = await self.hitl.decide(
+            call_id, decision, arguments=arguments, feedback=feedback, decided_by=decided_by
+        )
         record, resolution = decided.record, decided.resolution
         answer: dict[str, Any] = {
             "call_id": call_id,
@@ -167,12 +192,13 @@ class Runtime:
         *,
         arguments: dict[str, Any] | None,
         feedback: str | None,
+        decided_by: str | None = None,
     ) -> dict[str, Any]:
         """:meth:`decide_and_resume`, with a run resumed here driven to its end: the answer
         then says how it ended (``outcome``, the agent's final ``text``, the decided call's
         ``result``) and in which trace (``trace_id``)."""
         outcome = await self.decide_and_resume(
-            call_id, decision, arguments=arguments, feedback=feedback
+            call_id, decision, arguments=arguments, feedback=feedback, decided_by=decided_by
         )
         if outcome.run is None:
             return outcome.answer
@@ -214,6 +240,7 @@ class Runtime:
         for task in list(self._background):
             with contextlib.suppress(BaseException):
                 await task
+        await self.signals.close()
         await self.telemetry.aclose()
         await self.store.close()
 

@@ -75,6 +75,26 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=3600, validation_alias="AGENT_RUNTIME_SWEEP_INTERVAL_S"
     )
     """How often paused runs past their approval deadline are timed out and resumed."""
+    decision_poll_s: float = Field(
+        default=2.0, gt=0, le=60, validation_alias="AGENT_RUNTIME_DECISION_POLL_S"
+    )
+    """How often a waiting stream reads its approval again without a wake-up: the longest a
+    decision made on another replica waits when its notification is lost."""
+    decision_notify: bool = Field(default=True, validation_alias="AGENT_RUNTIME_DECISION_NOTIFY")
+    """Announce decisions to the other replicas (PostgreSQL LISTEN/NOTIFY); off, waiting
+    streams find them by polling alone."""
+    user_header: str = Field(
+        default="X-User-ID",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9-]+$",
+        validation_alias="AGENT_RUNTIME_USER_HEADER",
+    )
+    """The header the trusted gateway names the deciding person in; read only when
+    ``AGENT_RUNTIME_INTERNAL_KEY`` is set (otherwise any caller could claim any name)."""
+    workspace_dir: Path | None = Field(default=None, validation_alias="AGENT_RUNTIME_WORKSPACE_DIR")
+    """Where the per-session tool workspaces live (default ``<data dir>/workspaces``); with
+    replicas, a volume every replica mounts."""
 
     @field_validator("internal_key")
     @classmethod

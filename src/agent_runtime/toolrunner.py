@@ -47,13 +47,21 @@ class ToolRunner:
     """Executes tool calls inside the session's workspace, asking a human when needed."""
 
     def __init__(
-        self, registry: ToolRegistry, hitl: HITLManager, events: EventSink, data_dir: Path
+        self,
+        registry: ToolRegistry,
+        hitl: HITLManager,
+        events: EventSink,
+        data_dir: Path,
+        *,
+        workspaces: Path | None = None,
     ) -> None:
-        """``data_dir``: where the per-session workspace folders live (``workspaces/``)."""
+        """``data_dir``: where the per-session workspace folders live (``workspaces/``);
+        ``workspaces``: their folder instead (shared by the replicas)."""
         self._registry = registry
         self._hitl = hitl
         self._events = events
         self._data_dir = data_dir
+        self._workspaces = workspaces
 
     @property
     def tool_names(self) -> frozenset[str]:
@@ -165,7 +173,7 @@ class ToolRunner:
     async def _run(
         self, tool_run: ToolRun, session_id: str, tool: str, arguments: dict[str, Any]
     ) -> str:
-        workspace = Workspace.for_session(self._data_dir, session_id)
+        workspace = Workspace.for_session(self._data_dir, session_id, workspaces=self._workspaces)
         definition = self._registry.get(tool)
         with tool_run.activate():
             output = await definition.run(workspace, arguments)

@@ -121,6 +121,13 @@ class _Operation:
         """This span's identity as plain values (what a paused run stores)."""
         return SpanRef.of(self.span)
 
+    def link(self, target: SpanRef) -> None:
+        """Link this (still open) span to ``target``: a decision recorded in another
+        process's span, which this span waited for."""
+        context = target.context
+        if context.is_valid and not self._ended:
+            self.span.add_link(context)
+
     def activate(self) -> AbstractContextManager[None]:
         """Make this span current for one step (a model call, a tool's work); a no-op when
         there is no span (telemetry off: the API's no-op tracer), as nothing could read it."""

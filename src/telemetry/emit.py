@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Literal
 
 from opentelemetry.trace import Span, SpanContext, get_current_span
 
@@ -33,6 +34,10 @@ from telemetry.subscribers import SubscriberFanOut
 from telemetry.timeline import TimelineRecorder
 
 _log = logging.getLogger(__name__)
+Sinks = Literal["all", "audit", "telemetry"]
+"""Which sinks one emit feeds: ``all``; ``audit`` only (the record of a decision a stream on
+another replica reports); ``telemetry`` only (that stream's report, the span event, metrics
+and subscribers, of a decision whose record the deciding replica stored)."""
 _Kind = tuple[str, bool, bool]
 """An event class's span-event name, ``on_span``, ``audited``."""
 
@@ -97,6 +102,7 @@ class EventEmitter:
         span: Span | None = None,
         origin: SpanContext | SpanRef | None = None,
         audit_record: AuditRecord | None = None,
+        sinks: Sinks = "all",
     ) -> None:
         """Record ``event`` everywhere it belongs.
 
@@ -109,6 +115,9 @@ class EventEmitter:
                 approval, or a span context).
             audit_record: the event's record, already stored by the caller with the change
                 it records (see :meth:`audit_record`): it is shipped, not written again.
+            sinks: ``all``, or one side only when two processes share one event's report:
+                the replica that recorded a decision ships its ``audit`` record, the
+                replica whose stream waited for it emits the ``telemetry`` (counted once).
         """
         # The class's flags in one lookup: reading three ClassVars off a pydantic model walks
         # its class hierarchy each time; the cached tuple is one dictionary lookup.
@@ -116,13 +125,18 @@ class EventEmitter:
         name, on_span, audited = kind
         target = span if span is not None else get_current_span()
         attributes = None
+        if sinks == "audit":
+            on_span = False
+        elif sinks == "telemetry":
+            audited = False
         if on_span and target.is_recording():
             attributes = event.attributes(self._settings)
             target.add_event(name, attributes)
-        try:
-            self._recorder.record(event)
-        except Exception:
-            _log.exception("metrics for %s failed", name)
+        if sinks != "audit":
+            try:
+                self._recorder.record(event)
+            except Exception:
+                _log.exception("metrics for %s failed", name)
         context = _context(target, origin)
         # The audit trail does not depend on tracing: with the SDK disabled the record is
         # still written, with the request's untraced trace id (all zeros outside a request).
@@ -144,6 +158,8 @@ class EventEmitter:
                     )
             except Exception:
                 _log.exception("audit record for %s could not be written", name)
+        if sinks == "audit":
+            return
         now = time.time()
         # No trace (an event outside any request; a runtime driven without the HTTP layer,
         # which gives untraced requests ids of their own, with tracing off): every such event

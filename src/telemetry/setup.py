@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -43,6 +44,7 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import (
+    SERVICE_INSTANCE_ID,
     SERVICE_NAME,
     SERVICE_VERSION,
     OTELResourceDetector,
@@ -88,7 +90,18 @@ def _resource(service_name: str, service_version: str | None) -> Resource:
     defaults: dict[str, str] = {SERVICE_NAME: service_name}
     if service_version:
         defaults[SERVICE_VERSION] = service_version
-    return Resource.create({**defaults, **OTELResourceDetector().detect().attributes})
+    detected = OTELResourceDetector().detect().attributes
+    # Replicas are told apart by their instance id: OTEL_RESOURCE_ATTRIBUTES' when it names
+    # one (an orchestrator's pod name), otherwise one of this process's own.
+    if SERVICE_INSTANCE_ID not in detected:
+        defaults[SERVICE_INSTANCE_ID] = uuid.uuid4().hex
+    resource = Resource.create({**defaults, **detected})
+    _log.info(
+        "telemetry resource: %s=%s",
+        SERVICE_INSTANCE_ID,
+        resource.attributes.get(SERVICE_INSTANCE_ID),
+    )
+    return resource
 
 
 def _span_exporter(name: str, protocol: OtlpProtocol) -> SpanExporter | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 from opentelemetry.trace import Span
 
@@ -19,7 +19,8 @@ class EventSink(Protocol):
     belongs to when it is not ``span`` (a decision recorded in a later request belongs to
     the trace that waited for it). An event that acknowledges a human action is stored with
     its change: ``audit_record`` gives the record to store, ``emit(...,
-    audit_record=...)`` then ships it.
+    audit_record=...)`` then ships it. ``sinks``: ``audit`` or ``telemetry`` alone, when one
+    decision's report is split between the replica that stored it and the one that waited.
     """
 
     def emit(
@@ -29,6 +30,7 @@ class EventSink(Protocol):
         span: Span | None = None,
         origin: SpanRef | None = None,
         audit_record: AuditRecord | None = None,
+        sinks: Literal["all", "audit", "telemetry"] = "all",
     ) -> None: ...
 
     def audit_record(

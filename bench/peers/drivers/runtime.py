@@ -41,6 +41,7 @@ from agent_runtime.store import (
     SessionRecord,
     Store,
 )
+from agent_runtime.store.cluster import ClusterCounts
 from agent_runtime.tools import Workspace
 from bench.peers.driver import MESSAGE, Recording, Workload, main, recording
 from bench.peers.workload import FILE_NAME, FILE_TEXT
@@ -157,6 +158,15 @@ class MemoryStore:
         if self.leases.get(session_id, ("", 0.0))[0] == owner:
             del self.leases[session_id]
 
+    async def run_lease_alive(self, session_id: str, *, now: float) -> bool:
+        return self.leases.get(session_id, ("", 0.0))[1] >= now
+
+    async def cluster_counts(self, *, now: float) -> ClusterCounts:
+        live = [s for s in self.sessions.values() if s.deleted_at is None]
+        running = sum(1 for s in live if self.leases.get(s.session_id, ("", 0.0))[1] >= now)
+        pending = sum(1 for a in self.approvals.values() if a.status == "pending")
+        return ClusterCounts(len(live), running, pending)
+
     async def insert_approval(self, record: ApprovalRecord) -> None:
         self._live(record.session_id)
         self.approvals[record.call_id] = record
@@ -197,6 +207,7 @@ class MemoryStore:
         decided_at: float,
         decided_by: str | None = None,
         audit: Sequence[AuditRecord] = (),
+        decided_in: str | None = None,
     ) -> bool:
         record = self.approvals.get(call_id)
         if record is None or record.status != "pending":
@@ -210,6 +221,7 @@ class MemoryStore:
             outcome=outcome,
             decided_at=decided_at,
             decided_by=decided_by,
+            decided_in=decided_in,
         )
         await self.write_audit(audit)
         return True

@@ -30,6 +30,8 @@ APPROVAL_COLUMNS = (
     "trace_id, span_id, trace_flags, status, decision, decided_arguments, feedback, outcome, "
     "decided_at, decided_by, resumed_by"
 )
+APPROVAL_SELECT_COLUMNS = APPROVAL_COLUMNS + ", decided_in"
+"""What a read of an approval selects: its insert's columns and what a decision adds."""
 MESSAGE_COLUMNS = (
     "seq, session_id, role, content, agent, created_at, tool_calls, tool_call_id, meta"
 )
@@ -124,6 +126,7 @@ def approval_from_row(row: Row) -> ApprovalRecord:
         decided_at=row["decided_at"],
         decided_by=row["decided_by"],
         resumed_by=row["resumed_by"],
+        decided_in=row["decided_in"],
     )
 
 
@@ -166,6 +169,7 @@ def decision_values(
     decided_at: float,
     decided_by: str | None,
     call_id: str,
+    decided_in: str | None = None,
 ) -> tuple[Any, ...]:
     """The parameters of a decision's compare-and-set, in statement order."""
     return (
@@ -175,6 +179,7 @@ def decision_values(
         outcome,
         decided_at,
         decided_by,
+        decided_in,
         call_id,
     )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from agent_runtime.store.cluster import ClusterCounts
 from agent_runtime.store.records import (
     ApprovalRecord,
     FeedbackRecord,
@@ -134,9 +135,20 @@ class Store(AuditOutbox, Protocol):
         decided_at: float,
         decided_by: str | None = None,
         audit: Sequence[AuditRecord] = (),
+        decided_in: str | None = None,
     ) -> bool:
         """Record the decision (with ``audit``, in one transaction) only if the approval is
-        still pending; ``False`` otherwise."""
+        still pending; ``False`` otherwise. ``decided_in``: the span it was recorded in. The
+        shared store announces it to the other replicas in the same transaction."""
+        ...
+
+    async def run_lease_alive(self, session_id: str, *, now: float) -> bool:
+        """Whether a process holds the session's run lease at ``now`` (a run in progress, or
+        a stream waiting for a human, which resumes the run itself)."""
+        ...
+
+    async def cluster_counts(self, *, now: float) -> ClusterCounts:
+        """Sessions, running sessions and pending approvals of the whole deployment."""
         ...
 
     async def claim_resume(self, call_id: str, owner: str, *, now: float) -> bool:
@@ -182,6 +194,8 @@ class StoreOptions:
     pool_size: int = 10
     on_connect: Callable[[Any], None] | None = None
     """Called with every new connection (the database client spans' instrumentation)."""
+    notify_decisions: bool = True
+    """Announce each decision to the other replicas (PostgreSQL NOTIFY); off, they poll."""
 
 
 def open_store(
@@ -216,6 +230,7 @@ def open_store(
             connect_timeout_s=options.connect_timeout_s,
             pool_size=options.pool_size,
             on_connect=options.on_connect,
+            notify_decisions=options.notify_decisions,
         )
     raise ValueError(
         f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite, postgresql, or unset it)"

@@ -13,6 +13,8 @@ Versions:
    claims (``resumed_by``), one run per session (``run_owner``, ``run_until``), who decided
 3. the audit outbox, moved into the store from the audit trail's own file
 4. the requests served (their trace and ``agent.request`` span) and people's feedback on them
+5. replicas: the span a decision was recorded in (``decided_in``, so the replica whose stream
+   waited can link its decision event to it)
 """
 
 from __future__ import annotations
@@ -251,6 +253,12 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         CREATE INDEX feedback_by_session ON feedback (session_id, seq);
         CREATE INDEX feedback_by_trace ON feedback (trace_id, seq);
         """,
+    ),
+    Migration(
+        5,
+        "the span each decision was recorded in",
+        sqlite="ALTER TABLE approvals ADD COLUMN decided_in TEXT;",
+        postgres="ALTER TABLE approvals ADD COLUMN decided_in TEXT;",
     ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)

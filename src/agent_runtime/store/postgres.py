@@ -38,6 +38,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from agent_runtime.errors import SessionAlreadyExists, SessionNotFound, StoreUnavailable
 from agent_runtime.store import _rows
+from agent_runtime.store.cluster import DECISION_CHANNEL, ClusterQueries
 from agent_runtime.store.migrations import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
 from agent_runtime.store.records import (
     ApprovalRecord,
@@ -63,7 +64,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 _UNAVAILABLE_OR_SLOW: tuple[type[BaseException], ...] = (*_UNAVAILABLE, TimeoutError)
 
 _LIVE_SESSION = "EXISTS (SELECT 1 FROM sessions WHERE session_id = %s AND deleted_at IS NULL)"
-_SELECT_APPROVALS = f"SELECT {_rows.APPROVAL_COLUMNS} FROM approvals "
+_SELECT_APPROVALS = f"SELECT {_rows.APPROVAL_SELECT_COLUMNS} FROM approvals "
 _INSERT_APPROVAL = (
     f"INSERT INTO approvals ({_rows.APPROVAL_COLUMNS}) "
     "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s "
@@ -81,7 +82,7 @@ _SELECT_MESSAGES = (
 )
 _DECIDE = (
     "UPDATE approvals SET status = 'decided', decision = %s, decided_arguments = %s, "
-    "feedback = %s, outcome = %s, decided_at = %s, decided_by = %s "
+    "feedback = %s, outcome = %s, decided_at = %s, decided_by = %s, decided_in = %s "
     "WHERE call_id = %s AND status = 'pending'"
 )
 _INSERT_AUDIT = (
@@ -133,8 +134,10 @@ def redacted_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-class PostgresStore:
+class PostgresStore(ClusterQueries):
     """:class:`~agent_runtime.store.Store` on a PostgreSQL database (``DATABASE_URL``)."""
+
+    placeholder = "%s"
 
     def __init__(
         self,
@@ -144,8 +147,12 @@ class PostgresStore:
         connect_timeout_s: float = 3.0,
         pool_size: int = 10,
         on_connect: ConnectionHook | None = None,
+        notify_decisions: bool = True,
     ) -> None:
+        """``notify_decisions``: announce each decision on :data:`DECISION_CHANNEL` in its
+        transaction (off: the replicas' waiters find it by polling alone)."""
         self._url = url
+        self._notify_decisions = notify_decisions
         self._where = redacted_url(url)
         self._connect_timeout_s = connect_timeout_s
         self._statement_timeout_ms = max(1, int(statement_timeout_s * 1000))
@@ -443,15 +450,18 @@ class PostgresStore:
         decided_at: float,
         decided_by: str | None = None,
         audit: Sequence[AuditRecord] = (),
+        decided_in: str | None = None,
     ) -> bool:
         values = _rows.decision_values(
-            decision, arguments, feedback, outcome, decided_at, decided_by, call_id
+            decision, arguments, feedback, outcome, decided_at, decided_by, call_id, decided_in
         )
         async with self._transaction() as conn:
             cur = await conn.execute(_DECIDE, values)
             won = cur.rowcount > 0
             if won and audit:
                 await _insert_audit(conn, audit)
+            if won and self._notify_decisions:  # delivered when (and only if) this commits
+                await conn.execute("SELECT pg_notify(%s, %s)", (DECISION_CHANNEL, call_id))
         return won
 
     async def claim_resume(self, call_id: str, owner: str, *, now: float) -> bool:

@@ -90,6 +90,9 @@ class ApprovalRecord:
     decided_by: str | None = None
     resumed_by: str | None = None
     """Who resumed the run after the decision (a claim: exactly one does)."""
+    decided_in: str | None = None
+    """The ``hitl.decision`` span the decision was recorded in, as ``trace_id-span_id-flags``
+    (32, 16 and 2 hex digits): the replica whose stream waited links its event to it."""
 
 
 @dataclass(frozen=True, slots=True)

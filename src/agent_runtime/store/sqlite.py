@@ -31,6 +31,7 @@ import aiosqlite
 
 from agent_runtime.errors import SessionAlreadyExists, SessionNotFound
 from agent_runtime.store import _rows
+from agent_runtime.store.cluster import ClusterQueries
 from agent_runtime.store.migrations import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
 from agent_runtime.store.records import (
     ApprovalRecord,
@@ -50,7 +51,7 @@ BUSY_TIMEOUT_MS = 5_000
 
 # Queries are literal constants: only values travel as parameters, never text.
 _LIVE_SESSION = "EXISTS (SELECT 1 FROM sessions WHERE session_id = ? AND deleted_at IS NULL)"
-_SELECT_APPROVALS = f"SELECT {_rows.APPROVAL_COLUMNS} FROM approvals "
+_SELECT_APPROVALS = f"SELECT {_rows.APPROVAL_SELECT_COLUMNS} FROM approvals "
 _INSERT_APPROVAL = (
     f"INSERT INTO approvals ({_rows.APPROVAL_COLUMNS}) "
     "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE " + _LIVE_SESSION
@@ -65,7 +66,7 @@ _SELECT_MESSAGES = (
 )
 _DECIDE = (
     "UPDATE approvals SET status = 'decided', decision = ?, decided_arguments = ?, "
-    "feedback = ?, outcome = ?, decided_at = ?, decided_by = ? "
+    "feedback = ?, outcome = ?, decided_at = ?, decided_by = ?, decided_in = ? "
     "WHERE call_id = ? AND status = 'pending'"
 )
 _INSERT_AUDIT = (
@@ -105,7 +106,7 @@ _SELECT_FEEDBACK = (
 )
 
 
-class SQLiteStore:
+class SQLiteStore(ClusterQueries):
     """:class:`~agent_runtime.store.Store` on one SQLite file (created with its folder)."""
 
     def __init__(self, path: Path) -> None:
@@ -366,9 +367,10 @@ class SQLiteStore:
         decided_at: float,
         decided_by: str | None = None,
         audit: Sequence[AuditRecord] = (),
+        decided_in: str | None = None,
     ) -> bool:
         values = _rows.decision_values(
-            decision, arguments, feedback, outcome, decided_at, decided_by, call_id
+            decision, arguments, feedback, outcome, decided_at, decided_by, call_id, decided_in
         )
 
         async def work(db: aiosqlite.Connection) -> bool:

@@ -27,8 +27,12 @@ class Workspace:
         self.root = Path(os.path.realpath(root))
 
     @classmethod
-    def for_session(cls, data_dir: Path, session_id: str) -> Workspace:
-        """``data_dir / "workspaces" / <session_id>``, created on demand.
+    def for_session(
+        cls, data_dir: Path, session_id: str, *, workspaces: Path | None = None
+    ) -> Workspace:
+        """``data_dir / "workspaces" / <session_id>``, created on demand; ``workspaces``:
+        the folder of every session's workspace instead (``AGENT_RUNTIME_WORKSPACE_DIR``, a
+        volume every replica mounts, so a run resumed on another replica finds its files).
 
         The id is checked again here (not only by the session manager) because it becomes
         a path component: a separator, ``.`` or ``..`` would point somewhere else.
@@ -41,7 +45,8 @@ class Workspace:
             or "\0" in session_id
         ):
             raise PathOutsideWorkspace("session id cannot name a workspace folder")
-        return cls(Path(data_dir) / WORKSPACES_DIRNAME / session_id)
+        base = Path(workspaces) if workspaces is not None else Path(data_dir) / WORKSPACES_DIRNAME
+        return cls(base / session_id)
 
     def resolve(self, path: str) -> Path:
         """The real path ``path`` refers to, guaranteed to be inside the workspace.

@@ -59,7 +59,7 @@ from telemetry.events.sessions import (
     SessionDeleted,
     SessionUpdated,
 )
-from telemetry.redaction import safe_content, safe_json, scrub
+from telemetry.redaction import digest, safe_content, safe_json, scrub
 from telemetry.settings import TelemetrySettings
 
 SwitchTrigger = n.SwitchTrigger
@@ -269,11 +269,14 @@ class HITLDecisionMade(TelemetryEvent):
     feedback: str | None = None
     original_args: InstanceOf[dict[str, Any]] = Field(default_factory=dict)
     modified_args: InstanceOf[dict[str, Any]] | None = None
+    decided_by: str | None = None
+    """The deciding person's id, from the trusted gateway's header (None: not known)."""
 
     def audit_details(self, settings: TelemetrySettings) -> dict[str, Any]:
         keep = settings.audit_arguments
         return {
             "call_id": self.call_id,
+            "decided_by": self.decided_by,
             "tool_name": self.tool,
             "decision": self.decision,
             "original_args": _kept_arguments(self.original_args, settings),
@@ -300,7 +303,14 @@ class HITLDecisionMade(TelemetryEvent):
             n.HITL_WAIT_MS: round(self.wait_s * 1e3, 1),
             n.HITL_OUTCOME: self.outcome,
         }
-        return attrs | content_attributes(n.HITL_FEEDBACK, self.feedback, settings)
+        attrs |= content_attributes(n.HITL_FEEDBACK, self.feedback, settings)
+        if self.decided_by is not None:  # an id is short: its length would say too much
+            attrs[f"{n.HITL_DECIDED_BY}_sha256"] = digest(self.decided_by)
+            if settings.capture_content:
+                attrs[n.HITL_DECIDED_BY] = safe_content(
+                    self.decided_by, settings.capture_max_length
+                )
+        return attrs
 
     def summary(self) -> str:
         edited = ", modified" if self.modified else ""

@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
 
@@ -20,6 +20,9 @@ from agent_runtime.api.schemas import (
 )
 from agent_runtime.orchestrator import Run
 from agent_runtime.runtime import summarise
+from agent_runtime.settings import Settings
+
+_USER_ID_CHARS = 256
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
 
@@ -42,12 +45,19 @@ async def decide(
     call_id: str,
     body: DecisionRequest,
     runtime: RuntimeDep,
+    request: Request,
     accept: str | None = Header(default=None),
 ) -> dict[str, Any] | StreamingResponse:
     """APPROVE, EDIT (with ``arguments``) or REJECT; 404 unknown, 409 already decided or
-    expired, 422 EDIT without (or with invalid) arguments."""
+    expired, 422 EDIT without (or with invalid) arguments. Who decided comes from the
+    trusted gateway's user header (``AGENT_RUNTIME_USER_HEADER``), honoured only behind the
+    internal key."""
     outcome = await runtime.decide_and_resume(
-        call_id, body.decision, arguments=body.arguments, feedback=body.feedback
+        call_id,
+        body.decision,
+        arguments=body.arguments,
+        feedback=body.feedback,
+        decided_by=_decided_by(runtime.settings, request),
     )
     if outcome.run is None:
         return outcome.answer
@@ -58,6 +68,14 @@ async def decide(
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     return await summarise(outcome.answer, outcome.run)
+
+
+def _decided_by(settings: Settings, request: Request) -> str | None:
+    """The gateway's user id; ignored without the internal key (anyone could send it)."""
+    if settings.internal_key is None:
+        return None
+    value = request.headers.get(settings.user_header, "").strip()
+    return value[:_USER_ID_CHARS] or None
 
 
 async def _sse(run: Run) -> AsyncIterator[bytes]:

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from agent_runtime.api.deps import RuntimeDep
 from agent_runtime.api.schemas import ERROR_RESPONSES, TimelineEntryOut, TimelineOut
+from agent_runtime.errors import StoreUnavailable
 
 router = APIRouter(tags=["observability"], responses=ERROR_RESPONSES)
 
 
 @router.get("/v1/metrics")
 async def metrics(runtime: RuntimeDep) -> dict[str, Any]:
-    """``get_metrics()``: agent_switches, agent_processing, tool_executions, hitl, errors."""
-    return runtime.telemetry.metrics.get_metrics()
+    """``get_metrics()``: agent_switches, agent_processing, tool_executions, hitl, errors:
+    what *this replica* saw since it started. ``cluster``: the deployment's facts read from
+    the store (sessions, sessions running, pending approvals), the same on every replica and
+    across restarts; ``null`` while the store does not answer."""
+    answer = runtime.telemetry.metrics.get_metrics()
+    try:
+        counts = await runtime.store.cluster_counts(now=time.time())
+        answer["cluster"] = dataclasses.asdict(counts)
+    except StoreUnavailable:
+        answer["cluster"] = None
+    return answer
 
 
 @router.get("/v1/audit")
