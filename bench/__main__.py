@@ -2,7 +2,8 @@
 ``bench:`` line.
 
 ``--quick`` (CI) runs each benchmark for a moment: it checks that they run, not the figures.
-Benchmarks 3 and 4 run their PostgreSQL variants on one server started for them
+Benchmarks 3 and 4 run their PostgreSQL variants, and benchmark 8 its replicas, on one server
+started for them
 (:mod:`bench.postgres`), when this machine has PostgreSQL.
 """
 
@@ -24,11 +25,12 @@ from bench import (
     per_run,
     per_transcript,
     postgres,
+    replicas,
     sdk_calls,
 )
 from bench.run_worker import VARIANTS
 
-ALL = ("run", "event", "audit", "request", "outage", "sdk", "transcript")
+ALL = ("run", "event", "audit", "request", "replicas", "outage", "sdk", "transcript")
 
 
 def _machine() -> str:
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             fields[key] = f"{event[name].median:.2f}"
         sys.stdout.flush()
-    needs_postgres = bool({"audit", "request"} & only)
+    needs_postgres = bool({"audit", "request", "replicas"} & only)
     with postgres.server() if needs_postgres else nullcontext(None) as server:
         if "audit" in only:
             audit = per_audit.measure(quick=quick, postgres=server)
@@ -92,6 +94,14 @@ def main(argv: list[str] | None = None) -> int:
                 fields["pg_throughput_ratio"] = f"{request.pg_throughput_ratio:.2f}"
             if request.db_spans_cost_us is not None:
                 fields["db_spans_us"] = f"{request.db_spans_cost_us:.0f}"
+            sys.stdout.flush()
+        if "replicas" in only:
+            spread = replicas.measure(quick=quick, postgres=server)
+            if spread is not None:
+                fields["decision_p99_ms"] = f"{spread.latency('notify').p99:.1f}"
+                fields["decision_poll_p99_ms"] = f"{spread.latency('poll').p99:.0f}"
+                worse = min(spread.rps_ratio(flow) for flow in spread.by_flow)
+                fields["replicas_rps_ratio"] = f"{worse:.2f}"
             sys.stdout.flush()
     if "outage" in only:
         down = outage.measure(quick=quick)
@@ -122,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         "throughput_ratio",
         "pg_throughput_ratio",
         "db_spans_us",
+        "decision_p99_ms",
+        "decision_poll_p99_ms",
+        "replicas_rps_ratio",
         "outage_p99_ratio",
         "shutdown_s",
         "rss_growth_mb",

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bench.proc import Worker
-from bench.service import Service
 from bench.stats import Summary, quantile, summarize
+
+
+class Target(Protocol):
+    """What a phase loads: a port to send requests to, and the CPU spent behind it (a
+    :class:`bench.service.Service`, or replicas behind a balancer)."""
+
+    @property
+    def port(self) -> int: ...
+
+    def cpu_s(self) -> float: ...
+
+    def database_cpu_s(self) -> float | None: ...
 
 
 @dataclass(slots=True)
@@ -48,7 +61,7 @@ class PhaseStats:
 
 
 def run_phase(
-    loadgen: Worker, service: Service, flow: str, concurrency: int, seconds: float, cap: int
+    loadgen: Worker, service: Target, flow: str, concurrency: int, seconds: float, cap: int
 ) -> PhaseStats:
     stats = PhaseStats()
     add_phase(stats, loadgen, service, flow, concurrency, seconds, cap)
@@ -58,7 +71,7 @@ def run_phase(
 def add_phase(
     stats: PhaseStats,
     loadgen: Worker,
-    service: Service,
+    service: Target,
     flow: str,
     concurrency: int,
     seconds: float,
@@ -81,7 +94,7 @@ def add_phase(
 
 def interleave(
     loadgen: Worker,
-    services: dict[str, Service],
+    services: Mapping[str, Target],
     flow: str,
     *,
     rounds: int,
