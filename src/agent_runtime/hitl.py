@@ -8,9 +8,8 @@ and lands its event on the waiting span. Without a live waiter the decision is s
 recorded and audited, and the caller resumes the paused run (exactly one caller does:
 :meth:`HITLManager.claim_resume` is a compare-and-set in the store).
 
-Replicas: a decision may arrive on another replica than the stream's. The waiter registers
-for its call's wake-ups (:mod:`agent_runtime.store.signals`), then reads the row, and reads
-it again at every wake-up or poll interval: the row is the truth. The deciding replica
+Replicas: a decision may arrive on another replica than the stream's, which finds it by
+wake-ups and polls of the row (:mod:`agent_runtime.hitl_wait`). The deciding replica
 records the decision (and its audit record, and the ``hitl.decision`` span it was recorded
 in) and, when the session's run lease is alive (the stream's replica is there), leaves the
 rest to that replica: the stream claims the run, emits the decision's event on its waiting
@@ -34,7 +33,6 @@ from agent_runtime.errors import (
     ApprovalNotFound,
     EditRequiresArguments,
     InvalidEditArguments,
-    StoreUnavailable,
     ToolError,
 )
 from agent_runtime.hitl_values import (
@@ -48,8 +46,9 @@ from agent_runtime.hitl_values import (
     ref_text,
     waiting_span,
 )
+from agent_runtime.hitl_wait import until_decided
 from agent_runtime.store import ApprovalRecord, Store
-from agent_runtime.store.signals import DecisionSignals, LocalSignals, Watch
+from agent_runtime.store.signals import DecisionSignals, LocalSignals
 from telemetry import (
     AuditRecord,
     Decision,
@@ -174,7 +173,9 @@ class HITLManager:
         try:
             try:
                 async with asyncio.timeout(remaining):
-                    decided = await self._until_decided(record.call_id, waiter, watch)
+                    decided = await until_decided(
+                        self._store, record.call_id, waiter, watch, poll_s=self._poll_s
+                    )
             except TimeoutError:
                 return await self._time_out(record, waiter)
             if decided is None:  # decided in this process: the future has it
@@ -183,25 +184,6 @@ class HITLManager:
         finally:
             watch.close()
             self._waiters.pop(record.call_id, None)
-
-    async def _until_decided(
-        self, call_id: str, waiter: Waiter, watch: Watch
-    ) -> ApprovalRecord | None:
-        """The row once another process decided it; None once this process's future is
-        done. Re-read at every wake-up and at least every poll interval."""
-        while True:
-            if waiter.future.done():
-                return None
-            watch.clear()
-            if not waiter.deciding:
-                try:
-                    row = await self._store.get_approval(call_id)
-                except StoreUnavailable:  # the next interval reads it again
-                    row = None
-                decided = row is not None and row.status == "decided"
-                if decided and not waiter.deciding and not waiter.future.done():
-                    return row
-            await watch.wait(waiter.future, self._poll_s)
 
     async def _decided_elsewhere(self, record: ApprovalRecord, waiter: Waiter) -> Resolution:
         """Another replica recorded (and audited) the decision: this stream claims the run,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_runtime.agents import load_agents
+from agent_runtime.cluster_gauges import ClusterRefresher
 from agent_runtime.errors import StoreUnavailable
 from agent_runtime.feedback import FeedbackService
 from agent_runtime.hitl import Decision, HITLManager, Resolution
@@ -84,7 +85,15 @@ class Runtime:
     orchestrator: MultiAgentOrchestrator
     feedback: FeedbackService
     signals: DecisionSignals = field(default_factory=LocalSignals)
+    cluster: ClusterRefresher = field(init=False)
+    """Feeds the telemetry's cluster gauges from the store (``run_forever`` in the
+    lifespan)."""
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.cluster = ClusterRefresher(
+            self.store, self.telemetry.cluster, interval_s=self.settings.cluster_refresh_s
+        )
 
     @classmethod
     async def start(

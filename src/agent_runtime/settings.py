@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=3600, validation_alias="AGENT_RUNTIME_SWEEP_INTERVAL_S"
     )
     """How often paused runs past their approval deadline are timed out and resumed."""
+    cluster_refresh_s: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias="AGENT_RUNTIME_CLUSTER_REFRESH_S"
+    )
+    """How often the cluster gauges (sessions, sessions running, approvals pending) are read
+    from the store: one small query per replica and period."""
     decision_poll_s: float = Field(
         default=2.0, gt=0, le=60, validation_alias="AGENT_RUNTIME_DECISION_POLL_S"
     )

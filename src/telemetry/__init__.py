@@ -26,6 +26,11 @@ Usage
     hub.metrics.get_metrics(); await hub.audit.aget_audit_log(session_id=session_id)
     await hub.flush()                           # tests: write and ship the audit queue now
 
+    # the deployment's facts, read from the store every few seconds (never in a callback):
+    # gauges that every replica reports alike (dashboards take their max, not their sum)
+    hub.cluster.update(sessions=12, running=3, pending=1, valid_for_s=15)
+    hub.cluster.stale()                         # the store could not be read: report nothing
+
     # later, maybe in another process: the decision links to the span that waited
     ref = telemetry.SpanRef(trace_id, span_id, trace_flags)          # from the store
     with hub.spans.decision(call_id, "write_file", waiting=ref):
@@ -80,6 +85,7 @@ from telemetry import names
 from telemetry.asgi import CorrelationHeadersMiddleware, instrument_asgi_app
 from telemetry.audit import AuditDelivery, AuditLog, AuditRecord
 from telemetry.audit_legacy import LEGACY_AUDIT_FILENAME, read_legacy_audit_file
+from telemetry.cluster import ClusterGauges, ClusterSnapshot
 from telemetry.correlation import (
     CORRELATION_HEADER,
     TRACERESPONSE_HEADER,
@@ -148,6 +154,8 @@ __all__ = [
     "AuditOutbox",
     "AuditRecord",
     "ChatCall",
+    "ClusterGauges",
+    "ClusterSnapshot",
     "ContextTrimmed",
     "CorrelationHeadersMiddleware",
     "Decision",

@@ -15,6 +15,7 @@ from opentelemetry import _logs
 from telemetry import audit
 from telemetry import names as n
 from telemetry.audit import AuditLog
+from telemetry.cluster import ClusterGauges
 from telemetry.emit import EventEmitter
 from telemetry.metrics import MetricsRecorder
 from telemetry.operation_metrics import OperationMetrics
@@ -35,6 +36,9 @@ class Telemetry:
         metrics: ``get_metrics()`` and friends, exact whatever the sampler decides.
         audit: ``get_audit_log()`` over the durable audit store.
         notifications: the example subscriber (approvals waiting for a human).
+        cluster: the deployment-wide gauges (sessions, running, approvals pending), fed by
+            the service with the counts it reads from its store; with
+            :func:`telemetry.global_providers` a detached one that nobody observes.
     """
 
     def __init__(
@@ -67,6 +71,9 @@ class Telemetry:
             else None
         )
         meter = providers.meter_provider.get_meter(n.SCOPE)
+        self.cluster = providers.cluster if providers.cluster is not None else ClusterGauges()
+        if providers.cluster is not None:
+            providers.cluster.attach(meter)
         self._recorder = MetricsRecorder(meter)
         # The recorder's counts are the ones get_metrics() reads.
         self.metrics = MetricsCollector(self._recorder.counts)
@@ -138,7 +145,9 @@ class Telemetry:
 
     async def aclose(self) -> None:
         """Write and ship the audit trail's queue, then stop it. The exported metrics stay
-        with the meter provider, cumulative, as OpenTelemetry defines them."""
+        with the meter provider, cumulative, as OpenTelemetry defines them; the cluster
+        gauges report nothing more (nobody feeds them now)."""
+        self.cluster.stale()
         self._recorder.close()
         if self._audit_store is not None:
             await self._audit_store.aclose()

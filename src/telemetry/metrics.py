@@ -7,11 +7,15 @@ decision, outcome, trigger, evaluation name and label: never session or trace id
 :mod:`telemetry.operation_metrics`.
 
 Each event is recorded twice, for two readers that want different things: through the SDK's
-synchronous instruments (``Counter.add``, ``UpDownCounter.add``, ``Histogram.record``) at
+synchronous instruments (``Counter.add``, ``Histogram.record``) at
 the moment it happens, for the exporters (cumulative per meter provider, as OpenTelemetry
 defines them, with the SDK's views, temporality and exemplars); and in the application's
 exact :class:`telemetry.counts.EventCounts`, which ``get_metrics()`` reads (the seed's query
 API answers for one application, not for a process or a provider).
+
+What is a fact of the whole deployment (sessions, sessions running, approvals pending) is
+not counted from events, which each replica sees only a part of and a restart forgets: the
+gauges of :mod:`telemetry.cluster` report it, read from the store.
 """
 
 from __future__ import annotations
@@ -29,8 +33,6 @@ from telemetry.events import (
     ContextTrimmed,
     FeedbackGiven,
     HITLDecisionMade,
-    SessionCreated,
-    SessionDeleted,
     TelemetryEvent,
     ToolApprovalRequired,
     ToolExecutionCompleted,
@@ -71,11 +73,6 @@ class MetricsRecorder:
         )
         errors = meter.create_counter(
             n.METRIC_ERRORS, unit="{error}", description="Real failures by error.type"
-        )
-        sessions = meter.create_up_down_counter(
-            n.METRIC_SESSIONS_ACTIVE,
-            unit="{session}",
-            description="Sessions created and not deleted",
         )
         trimmed = meter.create_counter(
             n.METRIC_CONTEXT_TRIMMED,
@@ -137,12 +134,6 @@ class MetricsRecorder:
                 attributes[n.GEN_AI_AGENT_NAME] = event.agent
             scores.record(event.score, attributes)
 
-        def created(event: SessionCreated) -> None:
-            sessions.add(1)
-
-        def deleted(event: SessionDeleted) -> None:
-            sessions.add(-1)
-
         self._instruments: dict[type[TelemetryEvent], Callable[[Any], None]] = {
             AgentSwitched: switched,
             ToolExecutionRequested: requested,
@@ -150,8 +141,6 @@ class MetricsRecorder:
             ToolExecutionCompleted: completed,
             HITLDecisionMade: decided,
             AgentErrorOccurred: failed,
-            SessionCreated: created,
-            SessionDeleted: deleted,
             ContextTrimmed: cut,
             FeedbackGiven: rated,
         }

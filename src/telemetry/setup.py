@@ -56,6 +56,7 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 from telemetry import names as n
 from telemetry._exporters import CountingLogRecordProcessor, CountingSpanProcessor
 from telemetry.audit import AuditDelivery
+from telemetry.cluster import ClusterGauges
 from telemetry.metrics import dropped_counter
 from telemetry.settings import OtlpProtocol, TelemetrySettings
 
@@ -74,6 +75,10 @@ class Providers:
         audit_delivery: what the log exporter reports about the audit log records (which
             ones reached the Collector, whether shipping works); the application's
             :class:`telemetry.Telemetry` listens to it.
+        cluster: the deployment-wide gauges of this meter provider, which the application's
+            :class:`telemetry.Telemetry` registers and exposes; None for
+            :func:`global_providers` (the gauges belong to the :class:`Providers` that
+            registered them first, which is not known there).
     """
 
     tracer_provider: trace.TracerProvider
@@ -81,6 +86,7 @@ class Providers:
     logger_provider: _logs.LoggerProvider
     owned: bool
     audit_delivery: AuditDelivery = field(default_factory=AuditDelivery)
+    cluster: ClusterGauges | None = field(default_factory=ClusterGauges)
 
 
 def _resource(service_name: str, service_version: str | None) -> Resource:
@@ -224,12 +230,14 @@ def global_providers() -> Providers:
     """The global providers as they are, not owned (nothing to shut down here), with an
     audit delivery of their own: acknowledgements reach only the :class:`Providers` that
     :func:`configure` returned (and whether a log exporter exists is known only there), so
-    pass that one where possible."""
+    pass that one where possible. The same goes for the cluster gauges: a meter keeps the
+    callbacks registered first, so these providers register none (``cluster`` is None)."""
     return Providers(
         trace.get_tracer_provider(),
         metrics.get_meter_provider(),
         _logs.get_logger_provider(),
         owned=False,
+        cluster=None,
     )
 
 

@@ -43,10 +43,9 @@ from e2e_support import (
 pytestmark = pytest.mark.e2e
 
 # Gauges the dashboard and the alert rules read that the service is to export (their OTel
-# names: agent_runtime.approvals.pending, agent_runtime.approvals.oldest_pending_age,
+# names: agent_runtime.approvals.oldest_pending_age,
 # agent_runtime.audit.outbox.backlog). Their panels must have data as soon as they exist.
 AWAITED_METRICS = (
-    "agent_runtime_approvals_pending",
     "agent_runtime_approvals_oldest_pending_age_seconds",
     "agent_runtime_audit_outbox_backlog",
 )
@@ -152,7 +151,10 @@ async def test_prometheus_has_the_service_metrics_and_every_dashboard_panel_has_
         'agent_runtime_hitl_wait_duration_seconds_bucket{gen_ai_tool_name="write_file"}',
         # [fail] makes the routing call fail, so the failing agent is the orchestrator.
         'agent_runtime_errors_total{gen_ai_agent_name="orchestrator",error_type=~".+"}',
+        # The store-read gauges (every replica reports them; the dashboard takes their max).
         "agent_runtime_sessions_active",
+        "agent_runtime_sessions_running",
+        "agent_runtime_approvals_pending",
         'gen_ai_invoke_agent_duration_seconds_bucket{gen_ai_agent_name="coder"}',
         'gen_ai_execute_tool_duration_seconds_bucket{gen_ai_tool_name="write_file"}',
         "gen_ai_client_operation_duration_seconds_bucket",

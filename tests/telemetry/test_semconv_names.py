@@ -159,7 +159,6 @@ def test_every_gen_ai_metric_is_a_semconv_metric(scripted_flow: Telemetered) -> 
         n.METRIC_TOOL_CALLS,
         n.METRIC_HITL_DECISIONS,
         n.METRIC_HITL_WAIT,
-        n.METRIC_SESSIONS_ACTIVE,
     } <= names
 
 

@@ -71,11 +71,13 @@ def create_app(
         app.state.runtime = runtime
         resender = asyncio.create_task(_resend_audit_forever(runtime))
         sweeper = asyncio.create_task(runtime.sweep_forever(settings.sweep_interval_s))
+        counter = asyncio.create_task(runtime.cluster.run_forever())
         try:
             yield
         finally:
             resender.cancel()
             sweeper.cancel()
+            counter.cancel()
             await runtime.close()
 
     app = FastAPI(
