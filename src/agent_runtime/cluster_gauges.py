@@ -1,6 +1,7 @@
 """Feeds the telemetry's cluster gauges from the store, every few seconds.
 
-Sessions, sessions running and pending approvals are facts of the shared store: every
+Sessions, sessions running, pending approvals (and the oldest one's age) and the audit
+records not shipped yet are facts of the shared store: every
 replica reads and reports the same value, and a restart does not reset it. The gauges'
 callbacks run on the metric reader's thread and may do no I/O, so this loop reads the
 store on the event loop and hands them plain numbers; a store that does not answer makes
@@ -62,6 +63,8 @@ class ClusterRefresher:
             sessions=counts.sessions,
             running=counts.running,
             pending=counts.pending_approvals,
+            oldest_pending_age_s=counts.oldest_pending_age_s,
+            audit_backlog=counts.audit_backlog,
             valid_for_s=_VALID_FOR_REFRESHES * self._interval_s,
         )
         if self._failing:

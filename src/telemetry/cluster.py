@@ -1,5 +1,5 @@
 """The deployment-wide facts as observable gauges: sessions, sessions running, approvals
-pending.
+pending and the oldest one's age, audit records not shipped yet.
 
 These are facts of the shared store, not of one process: every replica reports the same
 value, a restart does not reset it, and dashboards take their ``max`` over replicas (never
@@ -40,10 +40,15 @@ class ClusterSnapshot:
     pending: int
     expires: float
     """The monotonic time after which the snapshot is observed no more."""
+    oldest_pending_age_s: float = 0.0
+    """The oldest pending approval's age when the counts were read."""
+    audit_backlog: int = 0
+    read_at: float = 0.0
+    """The monotonic time the counts were read: the oldest approval keeps ageing after."""
 
 
 class ClusterGauges:
-    """The latest cluster counts, observed by three gauges once :meth:`attach` registered
+    """The latest cluster counts, observed by five gauges once :meth:`attach` registered
     them on a meter.
 
     One per :class:`telemetry.Providers` (one meter provider): a meter keeps the first
@@ -82,14 +87,42 @@ class ClusterGauges:
             description="Approvals waiting for a human decision, in the whole deployment "
             "(read from the store)",
         )
+        meter.create_observable_gauge(
+            n.METRIC_APPROVALS_OLDEST_PENDING_AGE,
+            callbacks=[self._callback(self._oldest_age)],
+            unit="s",
+            description="How long the oldest pending approval has waited (0 when none "
+            "waits), in the whole deployment (read from the store)",
+        )
+        meter.create_observable_gauge(
+            n.METRIC_AUDIT_OUTBOX_BACKLOG,
+            callbacks=[self._callback(lambda s: s.audit_backlog)],
+            unit="{record}",
+            description="Audit records the Collector has not acknowledged yet, in the whole "
+            "deployment (read from the store)",
+        )
 
     def update(
-        self, *, sessions: int, running: int, pending: int, valid_for_s: float = DEFAULT_VALID_FOR_S
+        self,
+        *,
+        sessions: int,
+        running: int,
+        pending: int,
+        oldest_pending_age_s: float = 0.0,
+        audit_backlog: int = 0,
+        valid_for_s: float = DEFAULT_VALID_FOR_S,
     ) -> None:
         """The counts just read from the store, reported for at most ``valid_for_s``
         (make it a few refresh periods: a feeder that stops leaves no stale value behind)."""
+        now = self._clock()
         self._snapshot = ClusterSnapshot(
-            sessions, running, pending, expires=self._clock() + valid_for_s
+            sessions,
+            running,
+            pending,
+            expires=now + valid_for_s,
+            oldest_pending_age_s=oldest_pending_age_s,
+            audit_backlog=audit_backlog,
+            read_at=now,
         )
 
     def stale(self) -> None:
@@ -103,8 +136,14 @@ class ClusterGauges:
             return None
         return snapshot
 
+    def _oldest_age(self, snapshot: ClusterSnapshot) -> float:
+        """The oldest pending approval's age now: it kept waiting since the counts were read."""
+        if not snapshot.pending:
+            return 0.0
+        return snapshot.oldest_pending_age_s + max(0.0, self._clock() - snapshot.read_at)
+
     def _callback(
-        self, pick: Callable[[ClusterSnapshot], int]
+        self, pick: Callable[[ClusterSnapshot], float]
     ) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def observe(options: CallbackOptions) -> Iterable[Observation]:
             snapshot = self.snapshot()

@@ -531,3 +531,30 @@ async def test_postgres_unreachable_at_start_is_unavailable_then_ready(
             await asyncio.sleep(0.1)
         assert await store.get_session("s1") is None
         await store.close()
+
+
+async def test_cluster_counts_say_how_long_the_oldest_approval_waits_and_what_is_unshipped(
+    store: Store,
+) -> None:
+    await store.insert_session(SessionRecord("s1", created_at=1.0))
+    empty = await store.cluster_counts(now=500.0)
+    assert (empty.oldest_pending_age_s, empty.audit_backlog) == (0.0, 0)
+    await store.insert_approval(approval("call_1", requested_at=100.0))
+    await store.insert_approval(approval("call_2", requested_at=300.0))
+    records = [audit_record() for _ in range(3)]
+    await store.write_audit(records)
+    counts = await store.cluster_counts(now=500.0)
+    assert counts.oldest_pending_age_s == pytest.approx(400.0)
+    assert counts.audit_backlog == 3
+    assert await store.record_decision(
+        "call_1",
+        decision="APPROVE",
+        arguments=None,
+        feedback=None,
+        outcome="decided",
+        decided_at=450.0,
+    )
+    await store.acknowledge_audit([records[0].record_id], at=460.0)
+    counts = await store.cluster_counts(now=500.0)
+    assert counts.oldest_pending_age_s == pytest.approx(200.0)  # call_2 is the oldest now
+    assert counts.audit_backlog == 2

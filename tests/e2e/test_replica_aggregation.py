@@ -24,8 +24,8 @@ STORE_GAUGES = (
     n.METRIC_SESSIONS_ACTIVE.replace(".", "_"),
     n.METRIC_SESSIONS_RUNNING.replace(".", "_"),
     n.METRIC_APPROVALS_PENDING.replace(".", "_"),
-    # Read from the store too once the service exports it (tests/e2e/test_pipeline.py).
-    "agent_runtime_approvals_oldest_pending_age_seconds",
+    n.METRIC_APPROVALS_OLDEST_PENDING_AGE.replace(".", "_") + "_seconds",
+    n.METRIC_AUDIT_OUTBOX_BACKLOG.replace(".", "_"),
 )
 _MAX_OF = r"\bmax\s*(?:(?:by|without)\s*\([^()]*\)\s*)?\(\s*{gauge}\b"
 

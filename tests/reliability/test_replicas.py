@@ -322,7 +322,9 @@ async def test_two_hundred_conversations_over_three_replicas(
     assert len(audited) == CONVERSATIONS and set(audited.values()) == {1}
     assert counted == CONVERSATIONS
     assert left == []
-    assert clusters == [{"sessions": CONVERSATIONS, "running": 0, "pending_approvals": 0}] * 3
+    facts = [{k: c[k] for k in ("sessions", "running", "pending_approvals")} for c in clusters]
+    assert facts == [{"sessions": CONVERSATIONS, "running": 0, "pending_approvals": 0}] * 3
+    assert [c["oldest_pending_age_s"] for c in clusters] == [0.0] * 3  # none waits
     broken = {t: p for t, trace in traces.items() if (p := trace_problems(trace))}
     assert broken == {}
     for trace in traces.values():

@@ -107,3 +107,26 @@ def test_the_global_providers_register_no_gauges() -> None:
     assert telemetry.global_providers().cluster is None
     hub = telemetry.Telemetry(settings=telemetry.TelemetrySettings())
     hub.cluster.update(sessions=1, running=0, pending=0)  # detached: fine, observed by nobody
+
+
+def _points(reader: InMemoryMetricReader, name: str) -> list[float]:
+    data = reader.get_metrics_data()
+    for resource_metrics in data.resource_metrics if data is not None else ():
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                if metric.name == name:
+                    return [p.value for p in metric.data.data_points]  # type: ignore[union-attr]
+    return []
+
+
+def test_the_oldest_approval_keeps_ageing_between_reads_and_the_backlog_is_reported() -> None:
+    clock = Clock()
+    gauges, reader = _attached(clock)
+    gauges.update(sessions=1, running=1, pending=2, oldest_pending_age_s=40.0, audit_backlog=7)
+    clock.now += 5  # the next read of the store is still to come
+    assert _points(reader, n.METRIC_APPROVALS_OLDEST_PENDING_AGE) == [45.0]
+    assert _points(reader, n.METRIC_AUDIT_OUTBOX_BACKLOG) == [7]
+    gauges.update(sessions=1, running=0, pending=0, oldest_pending_age_s=0.0, audit_backlog=0)
+    clock.now += 5
+    assert _points(reader, n.METRIC_APPROVALS_OLDEST_PENDING_AGE) == [0.0]  # none waits
+    assert _points(reader, n.METRIC_AUDIT_OUTBOX_BACKLOG) == [0]

@@ -1,6 +1,7 @@
 """What replicas sharing one store ask of it beyond the single-process contract: whether a
 run's lease is alive (a replica is still there to resume it), and the cluster-wide counts
-every replica reports alike (sessions, approvals waiting for a human).
+every replica reports alike (sessions, approvals waiting for a human and for how long, audit
+records not shipped yet).
 
 Both backends implement these with the same SQL (only the placeholder differs), as mixins of
 their store classes, so each store module keeps only its own connection handling.
@@ -25,7 +26,9 @@ _COUNTS = (
     "SELECT (SELECT COUNT(*) FROM sessions WHERE deleted_at IS NULL) AS sessions, "
     "(SELECT COUNT(*) FROM sessions WHERE deleted_at IS NULL AND run_owner IS NOT NULL "
     "AND run_until >= {p}) AS running, "
-    "(SELECT COUNT(*) FROM approvals WHERE status = 'pending') AS pending"
+    "(SELECT COUNT(*) FROM approvals WHERE status = 'pending') AS pending, "
+    "(SELECT MIN(requested_at) FROM approvals WHERE status = 'pending') AS oldest_requested, "
+    "(SELECT COUNT(*) FROM audit_records WHERE exported_at IS NULL) AS unshipped"
 )
 
 
@@ -39,6 +42,10 @@ class ClusterCounts:
     running: int
     """Sessions with a live run lease: a run in progress, or a stream waiting for a human."""
     pending_approvals: int
+    oldest_pending_age_s: float = 0.0
+    """How long the oldest pending approval has waited (0 when none waits)."""
+    audit_backlog: int = 0
+    """Audit records the Collector has not acknowledged yet (the outbox's backlog)."""
 
 
 class ClusterQueries:
@@ -59,4 +66,11 @@ class ClusterQueries:
         """Sessions, sessions running, pending approvals: the same on every replica."""
         rows = await self._fetch(_COUNTS.format(p=self.placeholder), (now,))
         row = rows[0]
-        return ClusterCounts(int(row["sessions"]), int(row["running"]), int(row["pending"]))
+        oldest = row["oldest_requested"]
+        return ClusterCounts(
+            int(row["sessions"]),
+            int(row["running"]),
+            int(row["pending"]),
+            oldest_pending_age_s=max(0.0, now - float(oldest)) if oldest is not None else 0.0,
+            audit_backlog=int(row["unshipped"]),
+        )
