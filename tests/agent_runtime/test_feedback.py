@@ -74,7 +74,7 @@ async def test_a_rating_lands_in_the_evaluated_trace_under_its_request_span(
     trace_id = await _answer(runtime, "fb-1")
     request = _request_span(telemetered, trace_id)
     stored = await runtime.feedback.rate(
-        trace_id.upper(), score=0, label="down", comment=f"wrong, my key is {SECRET}"
+        trace_id.upper(), score=0, label="thumbs-down", comment=f"wrong, my key is {SECRET}"
     )
     assert (stored.trace_id, stored.span_id) == (trace_id, f"{request.context.span_id:016x}")
     assert (stored.session_id, stored.agent, stored.name) == ("fb-1", "ask", "user_feedback")
@@ -88,7 +88,7 @@ async def test_a_rating_lands_in_the_evaluated_trace_under_its_request_span(
     attributes = dict(record.attributes or {})
     assert attributes[n.GEN_AI_EVALUATION_NAME] == "user_feedback"
     assert attributes[n.GEN_AI_EVALUATION_SCORE_VALUE] == 0.0
-    assert attributes[n.GEN_AI_EVALUATION_SCORE_LABEL] == "down"
+    assert attributes[n.GEN_AI_EVALUATION_SCORE_LABEL] == "thumbs-down"
     assert attributes[n.GEN_AI_AGENT_NAME] == "ask"
     assert attributes[n.AUDIT_EVENT_TYPE] == n.AUDIT_USER_FEEDBACK
     assert attributes[n.SESSION_ID] == "fb-1"
@@ -96,10 +96,14 @@ async def test_a_rating_lands_in_the_evaluated_trace_under_its_request_span(
     assert n.GEN_AI_EVALUATION_EXPLANATION not in attributes
     assert SECRET not in repr(attributes) and "wrong" not in str(record.body)
 
-    (point,) = _score_points(telemetered)
+    # The reader is the test session's (cumulative): other tests' points may be there too,
+    # with their own labels; this rating's is the one point under its label.
+    (point,) = [
+        p for p in _score_points(telemetered) if p[n.GEN_AI_EVALUATION_SCORE_LABEL] == "thumbs-down"
+    ]
     assert point == {
         n.GEN_AI_EVALUATION_NAME: "user_feedback",
-        n.GEN_AI_EVALUATION_SCORE_LABEL: "down",
+        n.GEN_AI_EVALUATION_SCORE_LABEL: "thumbs-down",
         n.GEN_AI_AGENT_NAME: "ask",
     }  # never a trace or session id
     assert runtime.telemetry.metrics.get_metrics()["feedback"] == {
