@@ -10,7 +10,7 @@ t0=$(date +%s)
 
 # Debian packages the tests run: Prometheus (and promtool, in the same package), HAProxy
 # (the balancer in front of service replicas) and PostgreSQL (the tests start their own
-# servers with it: scripts/processes.py looks in /usr/lib/postgresql/<major>/bin, which
+# servers with it: scripts/processes/ looks in /usr/lib/postgresql/<major>/bin, which
 # Debian keeps off PATH, then on PATH).
 postgres_present() {
   local bindir

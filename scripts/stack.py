@@ -5,7 +5,7 @@ runs, as local processes: the Collector and Jaeger built from their Go modules
 (scripts/build-collector.sh, scripts/build-jaeger.sh, cached), Prometheus from Debian, the
 service from the project's environment. They read the repository's own configs; only
 Prometheus gets a generated config, because its scrape targets hold ports. How each program
-is started lives in scripts/processes.py, which the tests and benchmarks share.
+is started lives in scripts/processes/, which the tests and benchmarks share.
 
 Usage (`make stack` / `make stack-down` / `make stack-status` call these):
     python -m scripts.stack up [--tiers N | --replicas N] [--postgres]
@@ -18,7 +18,7 @@ Usage (`make stack` / `make stack-down` / `make stack-status` call these):
 `--tiers N` runs N hosts (service + agent Collector each) and N gateway Collectors instead of
 the one Collector (docs/pipeline.md). The service stores its data where `DATABASE_URL` says
 (PostgreSQL, say) when it is set, else in its embedded SQLite file; `--postgres` first starts
-a PostgreSQL server of this machine's installation (scripts/processes.py) on 127.0.0.1:5432
+a PostgreSQL server of this machine's installation (scripts/processes/) on 127.0.0.1:5432
 (`--postgres-port`) and hands its URL to the service, so every host of `--tiers` shares it.
 `--replicas N` runs N service processes on one PostgreSQL (`DATABASE_URL` or `--postgres`: SQLite
 is one process's) behind HAProxy (Debian's) on the service's usual port, 8001; the replicas

@@ -7,7 +7,7 @@ when `go` is missing; a missing Prometheus or service entry point is a failure.
 
 Every process gets its ports from a :class:`PortPool`, its state in a tmp dir, and is polled
 on its health endpoint with a deadline; teardown stops each one (SIGTERM, then SIGKILL at a
-deadline). The process handling lives in scripts/processes.py, shared with `make stack`.
+deadline). The process handling lives in scripts/processes/, shared with `make stack`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 service's HTTP contract as a client sees it, and readers of Jaeger, Prometheus and the audit
 files.
 
-The programs are started by scripts/processes.py, the module `make stack`, the reliability
+The programs are started by scripts/processes/, the module `make stack`, the reliability
 tests and the benchmarks use too; pytest puts the repository root on sys.path, so it is
 imported as ``scripts.processes``.
 """

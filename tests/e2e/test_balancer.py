@@ -1,4 +1,4 @@
-"""HAProxy in front of service replicas, as scripts/processes.py starts it.
+"""HAProxy in front of service replicas, as scripts/processes/ starts it.
 
 Two `agent-runtime serve` processes (telemetry off, a data directory each) behind the
 balancer of `balancer_process` (Debian's HAProxy, which deploy/ci-prereqs.sh installs). The

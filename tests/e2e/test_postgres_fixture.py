@@ -1,5 +1,5 @@
 """The PostgreSQL fixtures of tests/support/postgres.py and the server behind them
-(scripts/processes.py, which `make stack` uses too), tried as the store's tests will use
+(scripts/processes/, which `make stack` uses too), tried as the store's tests will use
 them: through the URL alone, with the installation's own client (psql), never through the
 helpers under test.
 """

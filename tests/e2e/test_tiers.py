@@ -1,6 +1,6 @@
 """Two hosts and two gateways: whole traces, exact metrics, audit records beside the service.
 
-The tiered stack of scripts/processes.py runs as processes on free ports: Jaeger, two gateway
+The tiered stack of scripts/processes/ runs as processes on free ports: Jaeger, two gateway
 Collectors (deploy/collector/otel-gateway.yaml, 10 % of the plain traces, decided 1 s after
 the root span), two agent Collectors (deploy/collector/otel-agent.yaml, static resolver),
 Prometheus, and two service processes, each sending to its own agent. Each gateway also
