@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = ["DECISION_CHANNEL", "ClusterCounts", "ClusterQueries"]
 
@@ -51,7 +51,7 @@ class ClusterCounts:
 class ClusterQueries:
     """The cluster queries over a store's ``_fetch`` (``placeholder``: ``?`` or ``%s``)."""
 
-    placeholder = "?"
+    placeholder: ClassVar[str] = "?"
 
     async def _fetch(self, sql: str, params: Iterable[Any]) -> list[Any]:
         raise NotImplementedError  # the store's own

@@ -40,6 +40,8 @@ from agent_runtime.errors import SessionAlreadyExists, SessionNotFound, StoreUna
 from agent_runtime.store import _rows
 from agent_runtime.store.cluster import DECISION_CHANNEL, ClusterQueries
 from agent_runtime.store.migrations import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
+from agent_runtime.store.postgres_outbox import PostgresOutbox, insert_audit
+from agent_runtime.store.queries import SharedQueries
 from agent_runtime.store.records import (
     ApprovalRecord,
     FeedbackRecord,
@@ -85,40 +87,13 @@ _DECIDE = (
     "feedback = %s, outcome = %s, decided_at = %s, decided_by = %s, decided_in = %s "
     "WHERE call_id = %s AND status = 'pending'"
 )
-_INSERT_AUDIT = (
-    f"INSERT INTO audit_records ({_rows.AUDIT_COLUMNS}) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (record_id) DO NOTHING"
-)
-_SELECT_AUDIT = f"SELECT {_rows.AUDIT_COLUMNS} FROM audit_records "
-_QUERY_AUDIT = {
-    (False, False): _SELECT_AUDIT + "ORDER BY seq DESC LIMIT %s",
-    (True, False): _SELECT_AUDIT + "WHERE session_id = %s ORDER BY seq DESC LIMIT %s",
-    (False, True): _SELECT_AUDIT + "WHERE event_type = %s ORDER BY seq DESC LIMIT %s",
-    (True, True): _SELECT_AUDIT
-    + "WHERE session_id = %s AND event_type = %s ORDER BY seq DESC LIMIT %s",
-}
-_CLAIM_AUDIT = (
-    "UPDATE audit_records SET claimed_by = %s, claimed_until = %s WHERE seq IN ("
-    "SELECT seq FROM audit_records WHERE exported_at IS NULL AND ts < %s "
-    "AND (claimed_until IS NULL OR claimed_until < %s OR claimed_by = %s) "
-    f"ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING seq, {_rows.AUDIT_COLUMNS}"
-)
 _INSERT_REQUEST = (
     f"INSERT INTO served_requests ({_rows.REQUEST_COLUMNS}) "
     "SELECT %s, %s, %s, %s, %s, %s, %s WHERE " + _LIVE_SESSION + " ON CONFLICT DO NOTHING"
 )
-_SELECT_REQUEST = (
-    f"SELECT {_rows.REQUEST_COLUMNS} FROM served_requests WHERE trace_id = %s AND "
-    "EXISTS (SELECT 1 FROM sessions WHERE sessions.session_id = served_requests.session_id "
-    "AND deleted_at IS NULL) ORDER BY ended_at DESC LIMIT 1"
-)
 _INSERT_FEEDBACK = (
     f"INSERT INTO feedback ({_rows.FEEDBACK_COLUMNS}) "
     "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s WHERE " + _LIVE_SESSION
-)
-_SELECT_FEEDBACK = (
-    f"SELECT {_rows.FEEDBACK_COLUMNS} FROM feedback WHERE session_id = %s "
-    "ORDER BY seq DESC LIMIT %s"
 )
 
 ConnectionHook = Callable[[psycopg.AsyncConnection[Any]], None]
@@ -134,7 +109,7 @@ def redacted_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-class PostgresStore(ClusterQueries):
+class PostgresStore(SharedQueries, ClusterQueries, PostgresOutbox):
     """:class:`~agent_runtime.store.Store` on a PostgreSQL database (``DATABASE_URL``)."""
 
     placeholder = "%s"
@@ -329,22 +304,6 @@ class PostgresStore(ClusterQueries):
         except psycopg.errors.UniqueViolation as exc:
             raise SessionAlreadyExists.for_id(record.session_id) from exc
 
-    async def get_session(self, session_id: str) -> SessionRecord | None:
-        rows = await self._fetch(
-            "SELECT session_id, created_at, agent FROM sessions "
-            "WHERE session_id = %s AND deleted_at IS NULL",
-            (session_id,),
-        )
-        return _rows.session_from_row(rows[0]) if rows else None
-
-    async def set_session_agent(self, session_id: str, agent: str | None) -> None:
-        changed = await self._write(
-            "UPDATE sessions SET agent = %s WHERE session_id = %s AND deleted_at IS NULL",
-            (agent, session_id),
-        )
-        if changed == 0:
-            raise SessionNotFound.for_id(session_id)
-
     async def soft_delete_session(
         self, session_id: str, deleted_at: float, *, audit: Sequence[AuditRecord] = ()
     ) -> bool:
@@ -355,7 +314,7 @@ class PostgresStore(ClusterQueries):
             )
             deleted = cur.rowcount > 0
             if deleted and audit:
-                await _insert_audit(conn, audit)
+                await insert_audit(conn, audit)
         return deleted
 
     # --- the transcript ---------------------------------------------------------------------
@@ -376,39 +335,6 @@ class PostgresStore(ClusterQueries):
         rows = await self._fetch(_SELECT_MESSAGES, (session_id, limit, offset))
         return [_rows.message_from_row(row) for row in rows]
 
-    async def count_messages(self, session_id: str) -> int:
-        rows = await self._fetch(
-            "SELECT COUNT(*) AS n FROM messages WHERE session_id = %s", (session_id,)
-        )
-        return int(rows[0]["n"])
-
-    # --- one run per session -------------------------------------------------------------
-
-    async def claim_session_run(
-        self, session_id: str, owner: str, *, now: float, until: float
-    ) -> bool:
-        changed = await self._write(
-            "UPDATE sessions SET run_owner = %s, run_until = %s WHERE session_id = %s "
-            "AND deleted_at IS NULL "
-            "AND (run_owner IS NULL OR run_owner = %s OR run_until < %s)",
-            (owner, until, session_id, owner, now),
-        )
-        return changed > 0
-
-    async def renew_session_run(self, session_id: str, owner: str, *, until: float) -> bool:
-        changed = await self._write(
-            "UPDATE sessions SET run_until = %s WHERE session_id = %s AND run_owner = %s",
-            (until, session_id, owner),
-        )
-        return changed > 0
-
-    async def release_session_run(self, session_id: str, owner: str) -> None:
-        await self._write(
-            "UPDATE sessions SET run_owner = NULL, run_until = NULL "
-            "WHERE session_id = %s AND run_owner = %s",
-            (session_id, owner),
-        )
-
     # --- approvals -----------------------------------------------------------------------
 
     async def insert_approval(self, record: ApprovalRecord) -> None:
@@ -420,10 +346,6 @@ class PostgresStore(ClusterQueries):
             raise ValueError(f"approval {record.call_id!r} already exists") from exc
         if not inserted:
             raise SessionNotFound.for_id(record.session_id)
-
-    async def get_approval(self, call_id: str) -> ApprovalRecord | None:
-        rows = await self._fetch(_SELECT_APPROVALS + "WHERE call_id = %s", (call_id,))
-        return _rows.approval_from_row(rows[0]) if rows else None
 
     async def list_pending_approvals(self, session_id: str | None) -> list[ApprovalRecord]:
         if session_id is None:
@@ -459,107 +381,25 @@ class PostgresStore(ClusterQueries):
             cur = await conn.execute(_DECIDE, values)
             won = cur.rowcount > 0
             if won and audit:
-                await _insert_audit(conn, audit)
+                await insert_audit(conn, audit)
             if won and self._notify_decisions:  # delivered when (and only if) this commits
                 await conn.execute("SELECT pg_notify(%s, %s)", (DECISION_CHANNEL, call_id))
         return won
 
-    async def claim_resume(self, call_id: str, owner: str, *, now: float) -> bool:
-        changed = await self._write(
-            "UPDATE approvals SET resumed_by = %s, resumed_at = %s "
-            "WHERE call_id = %s AND status = 'decided' AND resumed_by IS NULL",
-            (owner, now, call_id),
-        )
-        return changed > 0
-
-    async def list_unresumed_decisions(
-        self, decided_before: float, limit: int
-    ) -> list[ApprovalRecord]:
-        rows = await self._fetch(
-            _SELECT_APPROVALS + "WHERE status = 'decided' AND resumed_by IS NULL "
-            "AND decided_at < %s ORDER BY decided_at LIMIT %s",
-            (decided_before, limit),
-        )
-        return [_rows.approval_from_row(row) for row in rows]
-
-    async def list_expired_approvals(self, now: float, limit: int) -> list[ApprovalRecord]:
-        rows = await self._fetch(
-            _SELECT_APPROVALS + "WHERE status = 'pending' AND deadline < %s "
-            "ORDER BY deadline LIMIT %s",
-            (now, limit),
-        )
-        return [_rows.approval_from_row(row) for row in rows]
-
-    # --- the audit outbox (telemetry.AuditOutbox) ----------------------------------------
-
-    async def write_audit(self, records: Sequence[AuditRecord]) -> None:
-        if not records:
-            return
-        async with self._transaction() as conn:
-            await _insert_audit(conn, records)
-
-    async def import_audit(self, records: Sequence[tuple[AuditRecord, float | None]]) -> int:
-        added = 0
-        async with self._transaction() as conn:
-            for record, exported_at in records:
-                cur = await conn.execute(_INSERT_AUDIT, _rows.audit_values(record))
-                added += cur.rowcount
-                if exported_at is not None:
-                    await conn.execute(
-                        "UPDATE audit_records SET exported_at = %s WHERE record_id = %s",
-                        (exported_at, record.record_id),
-                    )
-        return added
-
-    async def claim_unshipped(
-        self, *, owner: str, stored_before: float, limit: int, lease_s: float, now: float
-    ) -> list[AuditRecord]:
-        async with self._transaction() as conn:
-            cur = await conn.execute(
-                _CLAIM_AUDIT, (owner, now + lease_s, stored_before, now, owner, limit)
-            )
-            rows = list(await cur.fetchall())
-        rows.sort(key=lambda row: row["seq"])
-        return [_rows.audit_from_row(row) for row in rows]
-
-    async def acknowledge_audit(self, record_ids: Sequence[str], *, at: float) -> None:
-        if not record_ids:
-            return
-        await self._write(
-            "UPDATE audit_records SET exported_at = %s WHERE record_id = ANY(%s) "
-            "AND exported_at IS NULL",
-            (at, list(record_ids)),
-        )
-
-    async def query_audit(
-        self, *, session_id: str | None, event_type: str | None, limit: int
-    ) -> list[AuditRecord]:
-        sql, params = _audit_query(session_id, event_type, limit)
-        rows = await self._fetch(sql, params)
-        return [_rows.audit_from_row(row) for row in reversed(rows)]
+    # --- the audit outbox (telemetry.AuditOutbox; the rest in postgres_outbox.py) -------
 
     def query_audit_blocking(
         self, *, session_id: str | None, event_type: str | None, limit: int
     ) -> list[AuditRecord]:
-        sql, params = _audit_query(session_id, event_type, limit)
+        sql, params = self._audit_query(session_id, event_type, limit)
         with self._blocking() as conn:
             rows = conn.execute(sql, params).fetchall()
         return [_rows.audit_from_row(row) for row in reversed(rows)]
-
-    async def count_unshipped(self) -> int:
-        rows = await self._fetch(
-            "SELECT COUNT(*) AS n FROM audit_records WHERE exported_at IS NULL", ()
-        )
-        return int(rows[0]["n"])
 
     # --- the requests served, and the feedback on them ------------------------------------
 
     async def record_request(self, record: RequestRecord) -> None:
         await self._write(_INSERT_REQUEST, (*_rows.request_values(record), record.session_id))
-
-    async def get_request(self, trace_id: str) -> RequestRecord | None:
-        rows = await self._fetch(_SELECT_REQUEST, (trace_id,))
-        return _rows.request_from_row(rows[0]) if rows else None
 
     async def insert_feedback(
         self, record: FeedbackRecord, *, audit: Sequence[AuditRecord] = ()
@@ -570,23 +410,6 @@ class PostgresStore(ClusterQueries):
             )
             inserted = cur.rowcount > 0
             if inserted and audit:
-                await _insert_audit(conn, audit)
+                await insert_audit(conn, audit)
         if not inserted:
             raise SessionNotFound.for_id(record.session_id)
-
-    async def list_feedback(self, session_id: str, *, limit: int = 1000) -> list[FeedbackRecord]:
-        rows = await self._fetch(_SELECT_FEEDBACK, (session_id, max(0, limit)))
-        return [_rows.feedback_from_row(row) for row in reversed(rows)]
-
-
-async def _insert_audit(conn: psycopg.AsyncConnection[Any], records: Sequence[AuditRecord]) -> None:
-    async with conn.cursor() as cur:
-        await cur.executemany(_INSERT_AUDIT, [_rows.audit_values(r) for r in records])
-
-
-def _audit_query(
-    session_id: str | None, event_type: str | None, limit: int
-) -> tuple[str, tuple[Any, ...]]:
-    sql = _QUERY_AUDIT[(session_id is not None, event_type is not None)]
-    params = tuple(v for v in (session_id, event_type) if v is not None)
-    return sql, (*params, max(0, limit))

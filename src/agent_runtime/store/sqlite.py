@@ -33,6 +33,7 @@ from agent_runtime.errors import SessionAlreadyExists, SessionNotFound
 from agent_runtime.store import _rows
 from agent_runtime.store.cluster import ClusterQueries
 from agent_runtime.store.migrations import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
+from agent_runtime.store.queries import SharedQueries
 from agent_runtime.store.records import (
     ApprovalRecord,
     FeedbackRecord,
@@ -40,6 +41,7 @@ from agent_runtime.store.records import (
     RequestRecord,
     SessionRecord,
 )
+from agent_runtime.store.sqlite_outbox import SQLiteOutbox, insert_audit
 from telemetry import AuditRecord
 
 __all__ = ["SQLiteStore"]
@@ -69,44 +71,17 @@ _DECIDE = (
     "feedback = ?, outcome = ?, decided_at = ?, decided_by = ?, decided_in = ? "
     "WHERE call_id = ? AND status = 'pending'"
 )
-_INSERT_AUDIT = (
-    f"INSERT OR IGNORE INTO audit_records ({_rows.AUDIT_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_SELECT_AUDIT = f"SELECT {_rows.AUDIT_COLUMNS} FROM audit_records "
-# One statement per filter combination, so each uses its index (by seq, session, type).
-_QUERY_AUDIT = {
-    (False, False): _SELECT_AUDIT + "ORDER BY seq DESC LIMIT ?",
-    (True, False): _SELECT_AUDIT + "WHERE session_id = ? ORDER BY seq DESC LIMIT ?",
-    (False, True): _SELECT_AUDIT + "WHERE event_type = ? ORDER BY seq DESC LIMIT ?",
-    (True, True): _SELECT_AUDIT
-    + "WHERE session_id = ? AND event_type = ? ORDER BY seq DESC LIMIT ?",
-}
-_CLAIM_AUDIT = (
-    "UPDATE audit_records SET claimed_by = ?, claimed_until = ? WHERE seq IN ("
-    "SELECT seq FROM audit_records WHERE exported_at IS NULL AND ts < ? "
-    "AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?) "
-    f"ORDER BY seq LIMIT ?) RETURNING seq, {_rows.AUDIT_COLUMNS}"
-)
 _INSERT_REQUEST = (
     f"INSERT OR IGNORE INTO served_requests ({_rows.REQUEST_COLUMNS}) "
     "SELECT ?, ?, ?, ?, ?, ?, ? WHERE " + _LIVE_SESSION
-)
-_SELECT_REQUEST = (
-    f"SELECT {_rows.REQUEST_COLUMNS} FROM served_requests WHERE trace_id = ? AND "
-    "EXISTS (SELECT 1 FROM sessions WHERE sessions.session_id = served_requests.session_id "
-    "AND deleted_at IS NULL) ORDER BY ended_at DESC LIMIT 1"
 )
 _INSERT_FEEDBACK = (
     f"INSERT INTO feedback ({_rows.FEEDBACK_COLUMNS}) "
     "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE " + _LIVE_SESSION
 )
-_SELECT_FEEDBACK = (
-    f"SELECT {_rows.FEEDBACK_COLUMNS} FROM feedback WHERE session_id = ? ORDER BY seq DESC LIMIT ?"
-)
 
 
-class SQLiteStore(ClusterQueries):
+class SQLiteStore(SharedQueries, ClusterQueries, SQLiteOutbox):
     """:class:`~agent_runtime.store.Store` on one SQLite file (created with its folder)."""
 
     def __init__(self, path: Path) -> None:
@@ -237,22 +212,6 @@ class SQLiteStore(ClusterQueries):
         except sqlite3.IntegrityError as exc:
             raise SessionAlreadyExists.for_id(record.session_id) from exc
 
-    async def get_session(self, session_id: str) -> SessionRecord | None:
-        rows = await self._fetch(
-            "SELECT session_id, created_at, agent FROM sessions "
-            "WHERE session_id = ? AND deleted_at IS NULL",
-            (session_id,),
-        )
-        return _rows.session_from_row(rows[0]) if rows else None
-
-    async def set_session_agent(self, session_id: str, agent: str | None) -> None:
-        changed = await self._write(
-            "UPDATE sessions SET agent = ? WHERE session_id = ? AND deleted_at IS NULL",
-            (agent, session_id),
-        )
-        if changed == 0:
-            raise SessionNotFound.for_id(session_id)
-
     async def soft_delete_session(
         self, session_id: str, deleted_at: float, *, audit: Sequence[AuditRecord] = ()
     ) -> bool:
@@ -263,7 +222,7 @@ class SQLiteStore(ClusterQueries):
             ) as cur:
                 deleted = cur.rowcount > 0
             if deleted and audit:
-                await db.executemany(_INSERT_AUDIT, [_rows.audit_values(r) for r in audit])
+                await insert_audit(db, audit)
             return deleted
 
         return await self._atomic(work)
@@ -290,38 +249,6 @@ class SQLiteStore(ClusterQueries):
         )
         return [_rows.message_from_row(row) for row in rows]
 
-    async def count_messages(self, session_id: str) -> int:
-        rows = await self._fetch(
-            "SELECT COUNT(*) FROM messages WHERE session_id = ?", (session_id,)
-        )
-        return int(rows[0][0])
-
-    # --- one run per session ---------------------------------------------------------------
-
-    async def claim_session_run(
-        self, session_id: str, owner: str, *, now: float, until: float
-    ) -> bool:
-        changed = await self._write(
-            "UPDATE sessions SET run_owner = ?, run_until = ? WHERE session_id = ? "
-            "AND deleted_at IS NULL AND (run_owner IS NULL OR run_owner = ? OR run_until < ?)",
-            (owner, until, session_id, owner, now),
-        )
-        return changed > 0
-
-    async def renew_session_run(self, session_id: str, owner: str, *, until: float) -> bool:
-        changed = await self._write(
-            "UPDATE sessions SET run_until = ? WHERE session_id = ? AND run_owner = ?",
-            (until, session_id, owner),
-        )
-        return changed > 0
-
-    async def release_session_run(self, session_id: str, owner: str) -> None:
-        await self._write(
-            "UPDATE sessions SET run_owner = NULL, run_until = NULL "
-            "WHERE session_id = ? AND run_owner = ?",
-            (session_id, owner),
-        )
-
     # --- approvals ------------------------------------------------------------------------
 
     async def insert_approval(self, record: ApprovalRecord) -> None:
@@ -338,10 +265,6 @@ class SQLiteStore(ClusterQueries):
             raise ValueError(f"approval {record.call_id!r} already exists") from exc
         if not inserted:
             raise SessionNotFound.for_id(record.session_id)
-
-    async def get_approval(self, call_id: str) -> ApprovalRecord | None:
-        rows = await self._fetch(_SELECT_APPROVALS + "WHERE call_id = ?", (call_id,))
-        return _rows.approval_from_row(rows[0]) if rows else None
 
     async def list_pending_approvals(self, session_id: str | None) -> list[ApprovalRecord]:
         if session_id is None:
@@ -377,105 +300,17 @@ class SQLiteStore(ClusterQueries):
             async with db.execute(_DECIDE, values) as cur:
                 won = cur.rowcount > 0
             if won and audit:
-                await db.executemany(_INSERT_AUDIT, [_rows.audit_values(r) for r in audit])
+                await insert_audit(db, audit)
             return won
 
         return await self._atomic(work)
 
-    async def claim_resume(self, call_id: str, owner: str, *, now: float) -> bool:
-        changed = await self._write(
-            "UPDATE approvals SET resumed_by = ?, resumed_at = ? "
-            "WHERE call_id = ? AND status = 'decided' AND resumed_by IS NULL",
-            (owner, now, call_id),
-        )
-        return changed > 0
-
-    async def list_unresumed_decisions(
-        self, decided_before: float, limit: int
-    ) -> list[ApprovalRecord]:
-        rows = await self._fetch(
-            _SELECT_APPROVALS + "WHERE status = 'decided' AND resumed_by IS NULL "
-            "AND decided_at < ? ORDER BY decided_at LIMIT ?",
-            (decided_before, limit),
-        )
-        return [_rows.approval_from_row(row) for row in rows]
-
-    async def list_expired_approvals(self, now: float, limit: int) -> list[ApprovalRecord]:
-        rows = await self._fetch(
-            _SELECT_APPROVALS + "WHERE status = 'pending' AND deadline < ? "
-            "ORDER BY deadline LIMIT ?",
-            (now, limit),
-        )
-        return [_rows.approval_from_row(row) for row in rows]
-
-    # --- the audit outbox (telemetry.AuditOutbox) ------------------------------------------
-
-    async def write_audit(self, records: Sequence[AuditRecord]) -> None:
-        if not records:
-            return
-        rows = [_rows.audit_values(r) for r in records]
-
-        async def work(db: aiosqlite.Connection) -> None:
-            await db.executemany(_INSERT_AUDIT, rows)
-
-        await self._atomic(work)
-
-    async def import_audit(self, records: Sequence[tuple[AuditRecord, float | None]]) -> int:
-        """Records of an older release's audit file, with when each was acknowledged;
-        returns how many were new here."""
-
-        async def work(db: aiosqlite.Connection) -> int:
-            added = 0
-            for record, exported_at in records:
-                async with db.execute(_INSERT_AUDIT, _rows.audit_values(record)) as cur:
-                    added += cur.rowcount
-                if exported_at is not None:
-                    await db.execute(
-                        "UPDATE audit_records SET exported_at = ? WHERE record_id = ?",
-                        (exported_at, record.record_id),
-                    )
-            return added
-
-        return await self._atomic(work)
-
-    async def claim_unshipped(
-        self, *, owner: str, stored_before: float, limit: int, lease_s: float, now: float
-    ) -> list[AuditRecord]:
-        params = (owner, now + lease_s, stored_before, now, owner, limit)
-
-        async def work(db: aiosqlite.Connection) -> list[aiosqlite.Row]:
-            async with db.execute(_CLAIM_AUDIT, params) as cur:
-                return list(await cur.fetchall())
-
-        rows = await self._atomic(work)
-        rows.sort(key=lambda row: row["seq"])
-        return [_rows.audit_from_row(row) for row in rows]
-
-    async def acknowledge_audit(self, record_ids: Sequence[str], *, at: float) -> None:
-        if not record_ids:
-            return
-        rows = [(at, record_id) for record_id in record_ids]
-
-        async def work(db: aiosqlite.Connection) -> None:
-            await db.executemany(
-                "UPDATE audit_records SET exported_at = ? WHERE record_id = ? "
-                "AND exported_at IS NULL",
-                rows,
-            )
-
-        await self._atomic(work)
-
-    async def query_audit(
-        self, *, session_id: str | None, event_type: str | None, limit: int
-    ) -> list[AuditRecord]:
-        sql, params = _audit_query(session_id, event_type, limit)
-        rows = await self._fetch(sql, params)
-        return [_rows.audit_from_row(row) for row in reversed(rows)]
+    # --- the audit outbox (telemetry.AuditOutbox; the rest in sqlite_outbox.py) ----------
 
     def query_audit_blocking(
         self, *, session_id: str | None, event_type: str | None, limit: int
     ) -> list[AuditRecord]:
-        sql, params = _audit_query(session_id, event_type, limit)
+        sql, params = self._audit_query(session_id, event_type, limit)
         with self._reader_lock:
             if self._reader is None:
                 self._reader = sqlite3.connect(self.path, check_same_thread=False)
@@ -484,18 +319,10 @@ class SQLiteStore(ClusterQueries):
             rows = self._reader.execute(sql, params).fetchall()
         return [_rows.audit_from_row(row) for row in reversed(rows)]
 
-    async def count_unshipped(self) -> int:
-        rows = await self._fetch("SELECT COUNT(*) FROM audit_records WHERE exported_at IS NULL", ())
-        return int(rows[0][0])
-
     # --- the requests served, and the feedback on them ----------------------------------------
 
     async def record_request(self, record: RequestRecord) -> None:
         await self._write(_INSERT_REQUEST, (*_rows.request_values(record), record.session_id))
-
-    async def get_request(self, trace_id: str) -> RequestRecord | None:
-        rows = await self._fetch(_SELECT_REQUEST, (trace_id,))
-        return _rows.request_from_row(rows[0]) if rows else None
 
     async def insert_feedback(
         self, record: FeedbackRecord, *, audit: Sequence[AuditRecord] = ()
@@ -506,26 +333,14 @@ class SQLiteStore(ClusterQueries):
             async with db.execute(_INSERT_FEEDBACK, values) as cur:
                 inserted = cur.rowcount > 0
             if inserted and audit:
-                await db.executemany(_INSERT_AUDIT, [_rows.audit_values(r) for r in audit])
+                await insert_audit(db, audit)
             return inserted
 
         if not await self._atomic(work):
             raise SessionNotFound.for_id(record.session_id)
-
-    async def list_feedback(self, session_id: str, *, limit: int = 1000) -> list[FeedbackRecord]:
-        rows = await self._fetch(_SELECT_FEEDBACK, (session_id, max(0, limit)))
-        return [_rows.feedback_from_row(row) for row in reversed(rows)]
 
 
 def _log_unretrieved(task: asyncio.Task[Any]) -> None:
     """A transaction whose caller left before it ended and then failed: say so."""
     if not task.cancelled() and task.exception() is not None:
         _log.error("a store transaction failed after its caller left", exc_info=task.exception())
-
-
-def _audit_query(
-    session_id: str | None, event_type: str | None, limit: int
-) -> tuple[str, tuple[Any, ...]]:
-    sql = _QUERY_AUDIT[(session_id is not None, event_type is not None)]
-    params = tuple(v for v in (session_id, event_type) if v is not None)
-    return sql, (*params, max(0, limit))
