@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from agent_runtime.agent_loop import AgentLoop, PendingCall, RunState
 from agent_runtime.agents import AgentCatalog
-from agent_runtime.errors import ApprovalPending, SessionBusy, UnknownAgent
+from agent_runtime.errors import ApprovalPending, SessionBusy, StoreUnavailable, UnknownAgent
 from agent_runtime.feedback import FeedbackService
 from agent_runtime.hitl import ApprovalsClosed, HITLManager, Resolution, waiting_span
 from agent_runtime.llm import ModelError, ToolCall
@@ -113,6 +113,7 @@ class MultiAgentOrchestrator:
         self._spans = spans
         self._resume_wait_s = resume_wait_s
         self._feedback = feedback
+        self._finishing: set[asyncio.Task[None]] = set()
         self._loop = AgentLoop(
             agents=agents, sessions=sessions, tools=tools, llm=llm, events=events
         )
@@ -214,7 +215,7 @@ class MultiAgentOrchestrator:
             yield StreamEvent("error", {"code": "shutdown", "message": str(exc)})
         except Exception as exc:  # a real failure: the spans say ERROR
             error, outcome = exc, n.OUTCOME_ERROR
-            yield StreamEvent("error", {"code": "agent_error", "message": _public_message(exc)})
+            yield _error_event(exc)
         finally:
             await self._end(state, lease, outcome, error)
         yield _done(state, started, outcome)
@@ -253,7 +254,7 @@ class MultiAgentOrchestrator:
             yield StreamEvent("error", {"code": "shutdown", "message": str(exc)})
         except Exception as exc:
             error, outcome = exc, n.OUTCOME_ERROR
-            yield StreamEvent("error", {"code": "agent_error", "message": _public_message(exc)})
+            yield _error_event(exc)
         finally:
             await self._end(state, lease, outcome, error)
         yield _done(state, started, outcome)
@@ -302,6 +303,17 @@ class MultiAgentOrchestrator:
     async def _end(
         self, state: RunState, lease: RunLease, outcome: str, error: BaseException | None
     ) -> None:
+        """:meth:`_finish`, run to its end even when the stream is cancelled (its client went
+        away: the server cancels the response's task, and every await of the finaliser
+        would be cancelled too, leaving the session's lease held until it expires)."""
+        task = asyncio.get_running_loop().create_task(self._finish(state, lease, outcome, error))
+        self._finishing.add(task)  # a task nobody references may be collected mid-way
+        task.add_done_callback(self._finishing.discard)
+        await asyncio.shield(task)
+
+    async def _finish(
+        self, state: RunState, lease: RunLease, outcome: str, error: BaseException | None
+    ) -> None:
         """The request's one finaliser: the session's agent is kept (its ``session.updated``
         event on the request span, still open); every span ends; the request is remembered
         (its answer can be rated); the lease is given back (a run paused for a human holds
@@ -346,6 +358,14 @@ def _done(state: RunState, started: float, outcome: str) -> StreamEvent:
             "outcome": outcome,
         },
     )
+
+
+def _error_event(exc: BaseException) -> StreamEvent:
+    """The stream's ``error`` event: a store that stopped answering says so (the client may
+    retry, as after a 503); anything else is the agent's failure, details in the trace."""
+    if isinstance(exc, StoreUnavailable):
+        return StreamEvent("error", {"code": exc.code, "message": exc.message})
+    return StreamEvent("error", {"code": "agent_error", "message": _public_message(exc)})
 
 
 def _public_message(exc: BaseException) -> str:
