@@ -46,7 +46,7 @@ from agent_runtime.store.records import (
     RequestRecord,
     SessionRecord,
 )
-from telemetry import AuditRecord
+from telemetry import AuditRecord, suppress_client_spans
 
 __all__ = ["PostgresStore", "redacted_url"]
 
@@ -157,7 +157,7 @@ class PostgresStore:
             open=False,
             kwargs=self._connection_kwargs(),
             configure=self._configure,
-            check=AsyncConnectionPool.check_connection,
+            check=_check_connection,
             timeout=connect_timeout_s + statement_timeout_s,
             reconnect_timeout=0,  # keep trying for as long as the database is away
         )
@@ -215,6 +215,10 @@ class PostgresStore:
                 continue
 
     async def _migrate(self) -> None:
+        with suppress_client_spans():  # start-up's statements: no request's, no trace
+            await self._migrate_once()
+
+    async def _migrate_once(self) -> None:
         async with self._migrating:
             if self._ready:
                 return
@@ -567,6 +571,13 @@ class PostgresStore:
     async def list_feedback(self, session_id: str, *, limit: int = 1000) -> list[FeedbackRecord]:
         rows = await self._fetch(_SELECT_FEEDBACK, (session_id, max(0, limit)))
         return [_rows.feedback_from_row(row) for row in reversed(rows)]
+
+
+async def _check_connection(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's check of a connection it hands out (a dead one is replaced), without a
+    client span: one per store call, it would double the request's database spans."""
+    with suppress_client_spans():
+        await AsyncConnectionPool.check_connection(conn)
 
 
 async def _insert_audit(conn: psycopg.AsyncConnection[Any], records: Sequence[AuditRecord]) -> None:
