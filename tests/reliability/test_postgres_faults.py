@@ -322,5 +322,37 @@ async def test_a_statement_blocked_by_a_lock_ends_at_the_statement_timeout(
     print(f"\nstatement timeout 1 s: blocked read {took:.2f} s, stream {stream_took:.2f} s")
 
 
+async def test_an_exhausted_pool_answers_503_within_its_wait_bound(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """One connection, every statement blocked: the requests queue for it, and each ends
+    within the pool's wait (connect timeout 3 s + statement timeout) plus its own statement,
+    with a 503; none waits forever."""
+    env = {
+        "DATABASE_URL": postgres_url,
+        "AGENT_RUNTIME_DB_STATEMENT_TIMEOUT_S": "1",
+        "AGENT_RUNTIME_DB_POOL_SIZE": "1",
+    }
+    with running_service(tmp_path, tmp_path / "data", name="pool", **env) as service:
+        async with httpx.AsyncClient(base_url=service.url, timeout=30) as http:
+            assert (await http.post("/v1/sessions", json={"session_id": "pl"})).status_code == 201
+
+            async def timed() -> tuple[httpx.Response, float]:
+                started = time.monotonic()
+                response = await http.get("/v1/sessions/pl")
+                return response, time.monotonic() - started
+
+            with psycopg.connect(postgres_url) as locker:
+                locker.execute("LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
+                answers = await asyncio.gather(*(timed() for _ in range(8)))
+                locker.rollback()
+            after = await http.get("/v1/sessions/pl")
+    assert all(_unavailable(response) for response, _ in answers)
+    slowest = max(took for _, took in answers)
+    assert slowest < 3 + 1 + 1 + 1.5, f"a request waited {slowest:.2f} s"
+    assert after.status_code == 200
+    print(f"\npool of 1, 8 blocked requests: all 503, the slowest after {slowest:.2f} s")
+
+
 async def _true(value: bool) -> bool:
     return value
