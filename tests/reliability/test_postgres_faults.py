@@ -92,16 +92,29 @@ async def test_unreachable_at_start_the_service_answers_503_then_ready_without_r
                 ready = await http.get("/readyz")
                 assert ready.status_code == 503
                 assert ready.json()["error"]["code"] == "not_ready"
+                trace = "0af7651916cd43dd8448eb211c80319c"
                 refused = [
                     await http.post("/v1/sessions", json={"session_id": "early-1"}),
                     await http.get("/v1/sessions/early-1"),
+                    await http.delete("/v1/sessions/early-1"),
                     await http.get("/v1/approvals"),
+                    await http.post("/v1/approvals/call_x", json={"decision": "APPROVE"}),
+                    await http.get("/v1/audit"),
+                    await http.post(f"/v1/traces/{trace}/feedback", json={"score": 1}),
                     await http.post(
                         "/agent/message/stream",
                         json={"session_id": "early-2", "message": QUESTION},
                     ),
                 ]
-                assert [_unavailable(r) for r in refused] == [True] * len(refused)
+                assert [(r.request.url.path, _unavailable(r)) for r in refused] == [
+                    (r.request.url.path, True) for r in refused
+                ]
+                # what needs no store still answers; nothing is a 500
+                others = [
+                    await http.get("/v1/metrics"),
+                    await http.get(f"/v1/traces/{trace}/timeline"),
+                ]
+                assert [r.status_code for r in others if r.status_code >= 500] == []
                 bodies += [r.text for r in (ready, *refused)]
                 postgres.start(postgres_server)
                 await apoll(lambda: _ready(http), timeout_s=30, what="/readyz 200")
