@@ -170,6 +170,11 @@ class MultiAgentOrchestrator:
         """Stop waiting streams (their approvals stay pending) so the server can exit."""
         self._hitl.close()
 
+    async def finished(self) -> None:
+        """Wait for the finalisers still running (the streams' spans ended, their leases
+        given back), so that the store closes after them."""
+        await asyncio.gather(*self._finishing, return_exceptions=True)
+
     async def _lease_for_resume(self, session_id: str) -> RunLease:
         deadline = time.monotonic() + self._resume_wait_s
         while True:
@@ -308,6 +313,7 @@ class MultiAgentOrchestrator:
         would be cancelled too, leaving the session's lease held until it expires)."""
         task = asyncio.get_running_loop().create_task(self._finish(state, lease, outcome, error))
         self._finishing.add(task)  # a task nobody references may be collected mid-way
+        task.add_done_callback(_finished)
         task.add_done_callback(self._finishing.discard)
         await asyncio.shield(task)
 
@@ -358,6 +364,12 @@ def _done(state: RunState, started: float, outcome: str) -> StreamEvent:
             "outcome": outcome,
         },
     )
+
+
+def _finished(task: asyncio.Task[None]) -> None:
+    """A finaliser whose stream was cancelled has nobody to raise to: its failure is logged."""
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("a request's finaliser failed", exc_info=task.exception())
 
 
 def _error_event(exc: BaseException) -> StreamEvent:

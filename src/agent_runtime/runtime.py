@@ -224,6 +224,7 @@ class Runtime:
         for task in list(self._background):
             with contextlib.suppress(BaseException):
                 await task
+        await self.orchestrator.finished()
         await self.telemetry.aclose()
         await self.store.close()
 
