@@ -215,6 +215,7 @@ class MultiAgentOrchestrator:
             async for event in self._loop.run(state):
                 yield event
             outcome = state.outcome
+            await self._keep_agent(state)  # a store that fails here fails the stream
         except ApprovalsClosed as exc:
             outcome = n.OUTCOME_SHUTDOWN
             yield StreamEvent("error", {"code": "shutdown", "message": str(exc)})
@@ -254,6 +255,7 @@ class MultiAgentOrchestrator:
             async for event in self._loop.run(state, pending):
                 yield event
             outcome = state.outcome
+            await self._keep_agent(state)
         except ApprovalsClosed as exc:
             outcome = n.OUTCOME_SHUTDOWN
             yield StreamEvent("error", {"code": "shutdown", "message": str(exc)})
@@ -320,20 +322,25 @@ class MultiAgentOrchestrator:
     async def _finish(
         self, state: RunState, lease: RunLease, outcome: str, error: BaseException | None
     ) -> None:
-        """The request's one finaliser: the session's agent is kept (its ``session.updated``
-        event on the request span, still open); every span ends; the request is remembered
-        (its answer can be rated); the lease is given back (a run paused for a human holds
-        none)."""
+        """The request's one finaliser: the session's agent is kept at a shutdown (a run
+        that ended is kept by its stream); every span ends; the request is remembered (its
+        answer can be rated); the lease is given back (a paused run holds none)."""
         try:
-            if error is None and outcome != n.OUTCOME_DISCONNECTED:
-                with state.request.request.activate():
-                    await self._sessions.set_agent(state.session_id, state.agent)
+            if error is None and outcome == n.OUTCOME_SHUTDOWN:
+                with contextlib.suppress(StoreUnavailable):  # the store may be going too
+                    await self._keep_agent(state)
         finally:
             try:
                 state.request.finish(outcome, error)
                 await self._remember(state, outcome)
             finally:
                 await lease.release()
+
+    async def _keep_agent(self, state: RunState) -> None:
+        """The session's agent is the one that spoke last (``session.updated`` on the
+        request span, still open)."""
+        with state.request.request.activate():
+            await self._sessions.set_agent(state.session_id, state.agent)
 
     async def _remember(self, state: RunState, outcome: str) -> None:
         """Store the request's trace and ``agent.request`` span for feedback on its answer;
