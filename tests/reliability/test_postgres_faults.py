@@ -3,10 +3,12 @@
 - Unreachable at start-up: the service starts, ``/readyz`` answers 503, what needs the
   store answers 503 ``store_unavailable`` (the JSON error shape, never a 500); once the
   database is up, ``/readyz`` turns 200 with no restart of the service.
-- A stream whose store dies ends with an ``error`` event ``store_unavailable``, then
-  ``done``.
-- Restarted under load: every request ends (a 503, an ``error`` event, or its answer), the
-  pool reconnects by itself, and nothing acknowledged (2xx) is lost.
+- A stream whose store dies, or whose last write times out, ends with an ``error`` event
+  ``store_unavailable``, then ``done``.
+- Restarted under load (down until a request is refused): every request ends (a 503, an
+  ``error`` event, or its answer), none is cut off or a 500, the pool reconnects by itself,
+  and nothing acknowledged (2xx) is lost.
+- An exhausted pool answers 503 within its wait.
 - A statement blocked by a lock ends at the statement timeout (the setting) with a 503.
 - The password of ``DATABASE_URL`` is in no log line, span, error body or ``/readyz``:
   spans and log records go to the console exporters, so the process's stdout and stderr
