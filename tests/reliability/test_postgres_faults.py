@@ -162,7 +162,13 @@ async def test_a_stream_whose_store_dies_ends_with_an_error_event_then_done(
 ) -> None:
     """The stream waits for a human; the database goes away; the approval times out and
     its timeout cannot be stored: the stream says so and ends, its lease lapsing by itself."""
-    env = {"DATABASE_URL": postgres_url, "AGENT_RUNTIME_APPROVAL_TIMEOUT_S": "3", **TELEMETRY}
+    env = {
+        "DATABASE_URL": postgres_url,
+        "AGENT_RUNTIME_APPROVAL_TIMEOUT_S": "3",
+        # each store call of the ending stream waits for the pool 3 s + this, then fails
+        "AGENT_RUNTIME_DB_STATEMENT_TIMEOUT_S": "1",
+        **TELEMETRY,
+    }
     try:
         with running_service(tmp_path, tmp_path / "data", name="dies", **env) as service:
             async with httpx.AsyncClient(
