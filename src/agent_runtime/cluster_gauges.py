@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from agent_runtime.store import Store
-from telemetry import ClusterGauges
+from telemetry import ClusterGauges, suppress_client_spans
 
 _log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ class ClusterRefresher:
         could not answer. Never raises: an outage is the store's health check's business,
         not the metrics'."""
         try:
-            counts = await self._store.cluster_counts(now=self._clock())
+            with suppress_client_spans():  # housekeeping: no trace of its own
+                counts = await self._store.cluster_counts(now=self._clock())
         except Exception as exc:  # any failure: the next refresh tries again
             self._gauges.stale()
             if not self._failing:

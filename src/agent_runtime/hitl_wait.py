@@ -14,6 +14,7 @@ from agent_runtime.errors import StoreUnavailable
 from agent_runtime.hitl_values import Waiter
 from agent_runtime.store import ApprovalRecord, Store
 from agent_runtime.store.signals import Watch
+from telemetry import suppress_client_spans
 
 __all__ = ["until_decided"]
 
@@ -31,7 +32,8 @@ async def until_decided(
         watch.clear()
         if not waiter.deciding:
             try:
-                row = await store.get_approval(call_id)
+                with suppress_client_spans():  # a poll, not the request's work
+                    row = await store.get_approval(call_id)
             except StoreUnavailable:  # the next interval reads it again
                 row = None
             decided = row is not None and row.status == "decided"

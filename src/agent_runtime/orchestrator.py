@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from agent_runtime.agent_loop import AgentLoop, PendingCall, RunState
 from agent_runtime.agents import AgentCatalog
-from agent_runtime.errors import ApprovalPending, SessionBusy, UnknownAgent
+from agent_runtime.errors import ApprovalPending, SessionBusy, StoreUnavailable, UnknownAgent
 from agent_runtime.feedback import FeedbackService
 from agent_runtime.hitl import (
     ApprovalsClosed,
@@ -119,6 +119,7 @@ class MultiAgentOrchestrator:
         self._spans = spans
         self._resume_wait_s = resume_wait_s
         self._feedback = feedback
+        self._finishing: set[asyncio.Task[None]] = set()
         self._loop = AgentLoop(
             agents=agents, sessions=sessions, tools=tools, llm=llm, events=events
         )
@@ -175,6 +176,11 @@ class MultiAgentOrchestrator:
         """Stop waiting streams (their approvals stay pending) so the server can exit."""
         self._hitl.close()
 
+    async def finished(self) -> None:
+        """Wait for the finalisers still running (the streams' spans ended, their leases
+        given back), so that the store closes after them."""
+        await asyncio.gather(*self._finishing, return_exceptions=True)
+
     async def _lease_for_resume(self, session_id: str) -> RunLease:
         deadline = time.monotonic() + self._resume_wait_s
         while True:
@@ -215,12 +221,13 @@ class MultiAgentOrchestrator:
             async for event in self._loop.run(state):
                 yield event
             outcome = state.outcome
+            await self._keep_agent(state)  # a store that fails here fails the stream
         except ApprovalsClosed as exc:
             outcome = _closed_outcome(exc)
             yield StreamEvent("error", {"code": exc.code, "message": str(exc)})
         except Exception as exc:  # a real failure: the spans say ERROR
             error, outcome = exc, n.OUTCOME_ERROR
-            yield StreamEvent("error", {"code": "agent_error", "message": _public_message(exc)})
+            yield _error_event(exc)
         finally:
             await self._end(state, lease, outcome, error)
         yield _done(state, started, outcome)
@@ -254,12 +261,13 @@ class MultiAgentOrchestrator:
             async for event in self._loop.run(state, pending):
                 yield event
             outcome = state.outcome
+            await self._keep_agent(state)
         except ApprovalsClosed as exc:
             outcome = _closed_outcome(exc)
             yield StreamEvent("error", {"code": exc.code, "message": str(exc)})
         except Exception as exc:
             error, outcome = exc, n.OUTCOME_ERROR
-            yield StreamEvent("error", {"code": "agent_error", "message": _public_message(exc)})
+            yield _error_event(exc)
         finally:
             await self._end(state, lease, outcome, error)
         yield _done(state, started, outcome)
@@ -308,20 +316,37 @@ class MultiAgentOrchestrator:
     async def _end(
         self, state: RunState, lease: RunLease, outcome: str, error: BaseException | None
     ) -> None:
-        """The request's one finaliser: the session's agent is kept (its ``session.updated``
-        event on the request span, still open); every span ends; the request is remembered
-        (its answer can be rated); the lease is given back (a run paused for a human holds
-        none)."""
+        """:meth:`_finish`, run to its end even when the stream is cancelled (its client went
+        away: the server cancels the response's task, and every await of the finaliser
+        would be cancelled too, leaving the session's lease held until it expires)."""
+        task = asyncio.get_running_loop().create_task(self._finish(state, lease, outcome, error))
+        self._finishing.add(task)  # a task nobody references may be collected mid-way
+        task.add_done_callback(_finished)
+        task.add_done_callback(self._finishing.discard)
+        await asyncio.shield(task)
+
+    async def _finish(
+        self, state: RunState, lease: RunLease, outcome: str, error: BaseException | None
+    ) -> None:
+        """The request's one finaliser: the session's agent is kept at a shutdown (a run
+        that ended is kept by its stream); every span ends; the request is remembered (its
+        answer can be rated); the lease is given back (a paused run holds none)."""
         try:
-            if error is None and outcome != n.OUTCOME_DISCONNECTED:
-                with state.request.request.activate():
-                    await self._sessions.set_agent(state.session_id, state.agent)
+            if error is None and outcome == n.OUTCOME_SHUTDOWN:
+                with contextlib.suppress(StoreUnavailable):  # the store may be going too
+                    await self._keep_agent(state)
         finally:
             try:
                 state.request.finish(outcome, error)
                 await self._remember(state, outcome)
             finally:
                 await lease.release()
+
+    async def _keep_agent(self, state: RunState) -> None:
+        """The session's agent is the one that spoke last (``session.updated`` on the
+        request span, still open)."""
+        with state.request.request.activate():
+            await self._sessions.set_agent(state.session_id, state.agent)
 
     async def _remember(self, state: RunState, outcome: str) -> None:
         """Store the request's trace and ``agent.request`` span for feedback on its answer;
@@ -357,6 +382,20 @@ def _done(state: RunState, started: float, outcome: str) -> StreamEvent:
 def _closed_outcome(exc: ApprovalsClosed) -> str:
     """A stream stopped by its process: shut down, or its run taken over by another."""
     return n.OUTCOME_DISCONNECTED if isinstance(exc, ResumedElsewhere) else n.OUTCOME_SHUTDOWN
+
+
+def _finished(task: asyncio.Task[None]) -> None:
+    """A finaliser whose stream was cancelled has nobody to raise to: its failure is logged."""
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("a request's finaliser failed", exc_info=task.exception())
+
+
+def _error_event(exc: BaseException) -> StreamEvent:
+    """The stream's ``error`` event: a store that stopped answering says so (the client may
+    retry, as after a 503); anything else is the agent's failure, details in the trace."""
+    if isinstance(exc, StoreUnavailable):
+        return StreamEvent("error", {"code": exc.code, "message": exc.message})
+    return StreamEvent("error", {"code": "agent_error", "message": _public_message(exc)})
 
 
 def _public_message(exc: BaseException) -> str:

@@ -27,7 +27,13 @@ from agent_runtime.store.signals import DecisionSignals, LocalSignals, PostgresS
 from agent_runtime.stream_events import StreamEvent
 from agent_runtime.toolrunner import ToolRunner
 from agent_runtime.tools import CommandPolicy, default_registry
-from telemetry import Providers, Telemetry, TelemetrySettings, database_spans
+from telemetry import (
+    Providers,
+    Telemetry,
+    TelemetrySettings,
+    database_spans,
+    suppress_client_spans,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -217,11 +223,15 @@ class Runtime:
         """Resume the runs nobody else will: approvals past their deadline that no stream
         waits for (timed out, the agent hears so), and decisions whose deciding process died
         before it resumed the run."""
-        for record in await self.hitl.expired():
+        with suppress_client_spans():  # the polls are no request's: no trace of their own
+            expired = await self.hitl.expired()
+        for record in expired:
             run = await self.orchestrator.resume_expired(record)
             if run is not None:
                 self._drain(run)
-        for record in await self.hitl.unresumed(older_than_s=self.settings.run_lease_s * 2):
+        with suppress_client_spans():
+            unresumed = await self.hitl.unresumed(older_than_s=self.settings.run_lease_s * 2)
+        for record in unresumed:
             if await self.hitl.claim_resume(record.call_id):
                 self._drain(await self.orchestrator.resume(record, Resolution.of(record)))
 
@@ -249,6 +259,7 @@ class Runtime:
         for task in list(self._background):
             with contextlib.suppress(BaseException):
                 await task
+        await self.orchestrator.finished()
         await self.signals.close()
         await self.telemetry.aclose()
         await self.store.close()

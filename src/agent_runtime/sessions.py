@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 import uuid
@@ -29,6 +30,7 @@ from agent_runtime.errors import (
     SessionAlreadyExists,
     SessionBusy,
     SessionNotFound,
+    StoreUnavailable,
 )
 from agent_runtime.store import MessageRecord, MessageRole, SessionRecord, Store
 from telemetry import EventSink, MessageAdded, SessionCreated, SessionDeleted, SessionUpdated
@@ -41,6 +43,8 @@ __all__ = [
     "TranscriptPage",
     "is_valid_session_id",
 ]
+
+_log = logging.getLogger(__name__)
 
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _ROLES: frozenset[str] = frozenset(get_args(MessageRole))
@@ -116,7 +120,15 @@ class RunLease:
         self._released = True
         if self._renewer is not None:
             self._renewer.cancel()
-        await self._store.release_session_run(self.session_id, self.owner)
+        try:
+            await self._store.release_session_run(self.session_id, self.owner)
+        except StoreUnavailable:  # the run still ends (its stream says `done`)
+            _log.warning(
+                "the run lease of session %s lapses by itself in at most %.0f s: the store "
+                "did not answer its release",
+                self.session_id,
+                self._ttl_s,
+            )
 
 
 class SessionManager:

@@ -136,6 +136,7 @@ from telemetry.sink import EventSink
 from telemetry.span_ref import SpanRef
 from telemetry.spans import AgentRun, ChatCall, RequestSpan, SpanFactory, ToolRun, error_type
 from telemetry.subscribers import EventContext, Notification, NotificationService, Subscriber
+from telemetry.suppression import suppress_client_spans
 from telemetry.timeline import TimelineEntry
 
 __all__ = [
@@ -202,6 +203,7 @@ __all__ = [
     "read_legacy_audit_file",
     "scrub",
     "shutdown",
+    "suppress_client_spans",
     "traceresponse",
     "untraced_context",
 ]

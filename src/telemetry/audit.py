@@ -50,6 +50,7 @@ from telemetry.delivery import AuditDelivery
 from telemetry.events import Attributes, TelemetryEvent
 from telemetry.outbox import AuditOutbox
 from telemetry.span_ref import SpanRef
+from telemetry.suppression import suppress_client_spans
 
 __all__ = [
     "FLUSH_INTERVAL_S",
@@ -198,13 +199,14 @@ class AuditLog:
         if not self._ship:
             return 0
         now = time.time()
-        records = await self._outbox.claim_unshipped(
-            owner=self.owner,
-            stored_before=now - older_than_s,
-            limit=limit,
-            lease_s=lease_s,
-            now=now,
-        )
+        with suppress_client_spans():  # the outbox's own traffic, not a request's
+            records = await self._outbox.claim_unshipped(
+                owner=self.owner,
+                stored_before=now - older_than_s,
+                limit=limit,
+                lease_s=lease_s,
+                now=now,
+            )
         for record in records:
             self._emit(record)
         return len(records)
@@ -306,7 +308,8 @@ class AuditLog:
             return
         self._writing = batch
         try:
-            await self._outbox.write_audit(batch)
+            with suppress_client_spans():
+                await self._outbox.write_audit(batch)
         except Exception:
             self._queue.extendleft(reversed(batch))
             if raise_errors:
@@ -328,7 +331,8 @@ class AuditLog:
         if not ids:
             return
         try:
-            await self._outbox.acknowledge_audit(ids, at=time.time())
+            with suppress_client_spans():
+                await self._outbox.acknowledge_audit(ids, at=time.time())
         except Exception:
             self._acks.appendleft(ids)
             if raise_errors:

@@ -3,6 +3,12 @@
 A connection pool calls the returned hook with every new connection: its statements become
 ``CLIENT`` spans (children of whatever span is current: the request's), named by their
 operation, with the server's address and the database, never the statement's parameters.
+
+The statements a process makes for itself, outside any request (the pool's connection
+check, the migrations at start-up, the audit outbox's writes, background polling), run in
+:func:`telemetry.suppression.suppress_client_spans`: each would otherwise be a one-span
+trace of its own (the check also a nameless child beside each statement of a request),
+noise that costs as much as a request's own spans.
 """
 
 from __future__ import annotations

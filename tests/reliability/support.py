@@ -127,9 +127,16 @@ class ServiceProcess:
 
 
 def start_service(
-    workdir: Path, data_dir: Path, *, name: str = "svc", startup_s: float = 30.0, **env: str
+    workdir: Path,
+    data_dir: Path,
+    *,
+    name: str = "svc",
+    startup_s: float = 30.0,
+    health_path: str = "/readyz",
+    **env: str,
 ) -> ServiceProcess:
-    """Start the CLI server and wait (polling ``/readyz`` with a deadline) until it answers."""
+    """Start the CLI server and wait (polling ``health_path`` with a deadline) until it
+    answers: ``/readyz`` (its store answers too) unless told ``/healthz`` (it serves)."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     out, err = workdir / f"{name}.stdout", workdir / f"{name}.stderr"
@@ -140,7 +147,7 @@ def start_service(
         out,
         argv=[str(CLI), "serve"],
         cwd=workdir,
-        health_path="/readyz",
+        health_path=health_path,
         inherit_env=False,
         stderr_path=err,
         append_logs=False,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from agent_runtime.store import DEFAULT_SQLITE_FILENAME
 from telemetry import names as n
 from tests.reliability.support import apoll, converse, poll, running_service, scale
 
@@ -32,11 +33,15 @@ BEFORE = {
 AFTER = {**TELEMETRY, "OTEL_BLRP_SCHEDULE_DELAY": "50"}
 
 
-async def test_kill_9_mid_load_loses_no_acknowledged_decision(tmp_path: Path) -> None:
+async def test_kill_9_mid_load_loses_no_acknowledged_decision(
+    tmp_path: Path, store_env: dict[str, str]
+) -> None:
+    """On both backends: the restarted process reads the same SQLite file, or the same
+    PostgreSQL database (which kept running)."""
     data = tmp_path / "data"
     acked: dict[str, str] = {}  # call id -> decision, for every 2xx
     unacked: set[str] = set()  # decisions sent whose answer never came
-    with running_service(tmp_path, data, name="before", **BEFORE) as first:
+    with running_service(tmp_path, data, name="before", **BEFORE, **store_env) as first:
         limits = httpx.Limits(max_connections=APPROVALS + EXTRA_STREAMS + 8)
         async with httpx.AsyncClient(base_url=first.url, timeout=30, limits=limits) as http:
             streams = [
@@ -80,10 +85,11 @@ async def test_kill_9_mid_load_loses_no_acknowledged_decision(tmp_path: Path) ->
             first.kill9()  # mid-load: decisions and streams are in flight
             await asyncio.wait_for(asyncio.gather(*deciders, *streams, *extra), timeout=60)
         stdout_before = first.stdout()
+    assert (data / DEFAULT_SQLITE_FILENAME).exists() == (not store_env)  # the backend asked
     in_flight = len(to_decide) - len(acked) - len(unacked)
     assert in_flight == 0
 
-    with running_service(tmp_path, data, name="after", **AFTER) as second:
+    with running_service(tmp_path, data, name="after", **AFTER, **store_env) as second:
         async with httpx.AsyncClient(base_url=second.url, timeout=30) as http:
             decided = (
                 await http.get(
@@ -131,7 +137,8 @@ async def test_kill_9_mid_load_loses_no_acknowledged_decision(tmp_path: Path) ->
     lost_unacked = [c for c in unacked if c not in final and c not in still_pending]
     resent = sum(emitted.values()) - len(emitted)
     print(
-        f"\ncrash: {len(call_ids)} approvals, {len(acked)} decisions acknowledged before "
+        f"\ncrash ({'postgresql' if store_env else 'sqlite'}): "
+        f"{len(call_ids)} approvals, {len(acked)} decisions acknowledged before "
         f"kill -9, {len(unacked)} cut off ({len(lost_unacked)} committed but unaudited), "
         f"{len(still_pending)} pending after restart and decided; {len(audit)} audit "
         f"records checked, {len(exported)} shipped ({len(shipped_by_killed)} by the killed "

@@ -30,8 +30,9 @@ MARK = "zq9hostilemarker"
 
 
 @pytest.fixture
-def served(telemetered: Telemetered, make_settings):
-    with serve(create_app(make_settings())) as running:
+def served(telemetered: Telemetered, make_settings, database_url: str | None):
+    """The app on each store in turn (bad input gets the same answers on both)."""
+    with serve(create_app(make_settings(database_url=database_url))) as running:
         yield running
 
 

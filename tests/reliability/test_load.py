@@ -66,11 +66,14 @@ async def _approver(
     return answered
 
 
-async def test_concurrent_conversations_lose_nothing(telemetered: Telemetered, make_settings):
+async def test_concurrent_conversations_lose_nothing(
+    telemetered: Telemetered, make_settings, database_url: str | None
+):
+    """On both backends (``database_url``: SQLite, then PostgreSQL)."""
     plan = [_plan(i) for i in range(CONVERSATIONS)]
     decisions = {sid: d for sid, _, d in plan if d is not None}
     started = time.monotonic()
-    with serve(create_app(make_settings())) as running:
+    with serve(create_app(make_settings(database_url=database_url))) as running:
         limits = httpx.Limits(max_connections=CONVERSATIONS + 8)
         async with httpx.AsyncClient(base_url=running.url, timeout=60, limits=limits) as users:
             outcomes_and_decisions = await asyncio.wait_for(
@@ -86,6 +89,8 @@ async def test_concurrent_conversations_lose_nothing(telemetered: Telemetered, m
             metrics = (await users.get("/v1/metrics")).json()
             audit = (await users.get("/v1/audit", params={"limit": 10_000})).json()
             pending_after = (await users.get("/v1/approvals")).json()
+            store = type(running.app.state.runtime.store).__name__
+    assert store == ("PostgresStore" if database_url else "SQLiteStore")
 
     # 0 failed requests
     failed = [(o.session_id, o.status, o.error, [e.event for e in o.events]) for o in outcomes]
@@ -188,7 +193,8 @@ async def test_concurrent_conversations_lose_nothing(telemetered: Telemetered, m
         if record["event_type"] == "hitl_decision_made":
             assert record["decision"] == decisions[record["session_id"]]
     print(
-        f"\nload: {CONVERSATIONS} conversations + {half} decisions in {elapsed:.2f} s, "
+        f"\nload ({'postgresql' if database_url else 'sqlite'}): "
+        f"{CONVERSATIONS} conversations + {half} decisions in {elapsed:.2f} s, "
         f"0 failed, {sum(len(v) for v in grouped.values())} spans in "
         f"{len(grouped)} traces checked, {len(audit)} audit records checked"
     )

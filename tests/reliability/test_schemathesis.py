@@ -8,6 +8,7 @@ operations are driven with Hypothesis directly; same strategies, same checks.)""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -24,21 +25,28 @@ from agent_runtime.app import create_app
 from agent_runtime.settings import Settings
 from tests.reliability.support import scale
 from tests.support.otel import Telemetered
+from tests.support.postgres import fresh_database
 from tests.support.server import RunningServer, serve
 
 EXAMPLES = scale(25, 400)
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def api_server(
-    otel: Telemetered, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, otel: Telemetered, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
+    """The app on each store in turn: the embedded SQLite file, then a PostgreSQL database
+    of its own on the session's server."""
     data = tmp_path_factory.mktemp("schemathesis") / "data"
-    # a generated message may ask for a tool: approvals time out fast so no call hangs
-    app = create_app(Settings(data_dir=data, approval_timeout_s=0.2))
-    with serve(app) as running:
-        yield running
+    with contextlib.ExitStack() as stack:
+        url = None
+        if request.param == "postgresql":
+            url = stack.enter_context(fresh_database(request.getfixturevalue("postgres_server")))
+        # a generated message may ask for a tool: approvals time out fast so no call hangs
+        app = create_app(Settings(data_dir=data, approval_timeout_s=0.2, database_url=url))
+        with serve(app) as running:
+            yield running
 
 
 def _run_every_operation(url: str, checks: list) -> tuple[list[str], list[str]]:

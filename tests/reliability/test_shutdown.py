@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from agent_runtime.store import DEFAULT_SQLITE_FILENAME
 from telemetry import names as n
 from tests.reliability.support import (
     StallingListener,
@@ -35,10 +36,10 @@ def _spans(stdout: str) -> list[dict]:
     return spans
 
 
-async def _sigterm_with_streams_open(tmp_path: Path) -> dict:
+async def _sigterm_with_streams_open(tmp_path: Path, store_env: dict[str, str]) -> dict:
     """Open WAITING streams that wait on approvals, SIGTERM the server, collect it all."""
     data = tmp_path / "data"
-    env = {"OTEL_TRACES_EXPORTER": "console"}
+    env = {"OTEL_TRACES_EXPORTER": "console", **store_env}
     with running_service(tmp_path, data, name="term", **env) as service:
         async with httpx.AsyncClient(base_url=service.url, timeout=30) as http:
             streams = [
@@ -59,8 +60,12 @@ async def _sigterm_with_streams_open(tmp_path: Path) -> dict:
     return {"code": code, "after": exited_after, "outcomes": outcomes, "spans": mine, "data": data}
 
 
-async def test_sigterm_ends_open_streams_and_keeps_approvals(tmp_path: Path) -> None:
-    run = await _sigterm_with_streams_open(tmp_path)
+async def test_sigterm_ends_open_streams_and_keeps_approvals(
+    tmp_path: Path, store_env: dict[str, str]
+) -> None:
+    """On both backends: the next start finds the approvals in the same store."""
+    run = await _sigterm_with_streams_open(tmp_path, store_env)
+    assert (run["data"] / DEFAULT_SQLITE_FILENAME).exists() == (not store_env)
     assert run["after"] < EXIT_DEADLINE_S
     for outcome in run["outcomes"]:
         names = [e.event for e in outcome.events]
@@ -68,7 +73,7 @@ async def test_sigterm_ends_open_streams_and_keeps_approvals(tmp_path: Path) -> 
         assert outcome.of("error")[0]["code"] == "shutdown"
         assert outcome.of("done")[0]["outcome"] == n.OUTCOME_SHUTDOWN
     # the approvals are still pending for the next start, and can be decided there
-    with running_service(tmp_path, run["data"], name="again") as again:
+    with running_service(tmp_path, run["data"], name="again", **store_env) as again:
         pending = httpx.get(f"{again.url}/v1/approvals").json()
         assert len(pending) == WAITING
         decided = httpx.post(
@@ -76,14 +81,17 @@ async def test_sigterm_ends_open_streams_and_keeps_approvals(tmp_path: Path) -> 
         )
         assert decided.status_code == 200
     print(
-        f"\nshutdown: {WAITING} waiting streams ended error+done; process gone after "
+        f"\nshutdown ({'postgresql' if store_env else 'sqlite'}): "
+        f"{WAITING} waiting streams ended error+done; process gone after "
         f"{run['after']:.2f} s with code {run['code']}; {len(run['spans'])} of their spans "
         "reached the exporter"
     )
 
 
-async def test_sigterm_exits_zero_after_flushing_every_span(tmp_path: Path) -> None:
-    run = await _sigterm_with_streams_open(tmp_path)
+async def test_sigterm_exits_zero_after_flushing_every_span(
+    tmp_path: Path, store_env: dict[str, str]
+) -> None:
+    run = await _sigterm_with_streams_open(tmp_path, store_env)
     assert run["code"] == 0
     mine = run["spans"]
     ids = [s["context"]["span_id"] for s in mine]

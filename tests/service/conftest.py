@@ -1,4 +1,11 @@
-"""Fixtures for tests that drive the service over real HTTP."""
+"""Fixtures for tests that drive the service over real HTTP, on both stores.
+
+``make_settings`` (and so ``server`` and ``client``) runs each test twice: on the embedded
+SQLite store (``DATABASE_URL`` unset) and on a fresh PostgreSQL database (the session's
+real server, ``tests/support/postgres.py``), so the HTTP contract is checked on both. A
+module that is about something else than the store may pin one backend by overriding the
+``database_url`` fixture.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +25,12 @@ KEY = "test-internal-key-0123456789"
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, database_url: str | None) -> Callable[..., Settings]:
+    """Settings in this test's data directory, on this run's backend (``database_url``:
+    None for SQLite, a PostgreSQL URL); ``overrides`` win."""
+
     def build(**overrides: Any) -> Settings:
+        overrides.setdefault("database_url", database_url)
         return Settings(data_dir=tmp_path / "data", **overrides)
 
     return build

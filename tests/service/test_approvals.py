@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import httpx
 
 from agent_runtime.app import create_app
@@ -58,6 +61,29 @@ async def test_disconnect_ends_spans_once_and_keeps_the_approval(
     assert decided.json()["result"]["outcome"] == "completed"
     ids = [s.context.span_id for s in telemetered.spans()]
     assert len(ids) == len(set(ids))
+
+
+async def test_a_client_that_leaves_gives_the_sessions_run_lease_back_at_once(
+    telemetered, make_settings
+) -> None:
+    """The server cancels the stream of a client that went away; its finaliser still gives
+    the lease back, so the decision resumes the run here at once instead of waiting for the
+    lease to lapse (``run_lease_s``): on PostgreSQL a cancelled release used to be lost."""
+    with serve(create_app(make_settings(run_lease_s=20))) as running:
+        async with httpx.AsyncClient(base_url=running.url, timeout=15) as http:
+            approval = await _wait_for_approval(http, "s-lease")
+            hitl = running.app.state.runtime.hitl
+            deadline = time.monotonic() + 10
+            while hitl.waiting_here(approval["call_id"]):  # the server saw the client go
+                assert time.monotonic() < deadline, "the stream still waits"
+                await asyncio.sleep(0.01)
+            started = time.monotonic()
+            decided = await http.post(
+                f"/v1/approvals/{approval['call_id']}", json={"decision": "APPROVE"}
+            )
+            took = time.monotonic() - started
+    assert decided.status_code == 200 and decided.json()["resumed"] == "here"
+    assert took < 5, f"the decision waited {took:.1f} s for the run lease"
 
 
 async def test_pending_approval_survives_a_restart_and_is_decided_after(

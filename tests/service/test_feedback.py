@@ -26,20 +26,10 @@ ASK = "What is a closure?"
 
 
 @pytest.fixture
-def backend(
-    database_url: str | None, make_settings: Callable[..., Settings]
-) -> Callable[..., Settings]:
-    """Settings on the embedded SQLite store, then on a fresh PostgreSQL database."""
-
-    def build(**overrides: Any) -> Settings:
-        return make_settings(database_url=database_url, **overrides)
-
-    return build
-
-
-@pytest.fixture
-def running(telemetered: Telemetered, backend: Callable[..., Settings]) -> Iterator[RunningServer]:
-    with serve(create_app(backend())) as server:
+def running(
+    telemetered: Telemetered, make_settings: Callable[..., Settings]
+) -> Iterator[RunningServer]:
+    with serve(create_app(make_settings())) as server:
         yield server
 
 
@@ -131,9 +121,9 @@ async def test_a_rating_is_stored_and_shown_with_the_session_audit_and_metrics(
 
 
 async def test_after_a_restart_the_rating_lands_under_the_request_span(
-    telemetered: Telemetered, backend: Callable[..., Settings]
+    telemetered: Telemetered, make_settings: Callable[..., Settings]
 ) -> None:
-    settings = backend()
+    settings = make_settings()
     with serve(create_app(settings)) as first:
         async with httpx.AsyncClient(base_url=first.url, timeout=30) as client:
             trace_id = await _answer(client, "fb-restart", "Create a sorting function")

@@ -17,8 +17,14 @@ APPROVE = {"decision": "APPROVE"}
 
 
 def _tree(telemetered: Telemetered, trace_id: str) -> dict[str, list[str]]:
+    """Children's names by parent name; the store's database client spans (PostgreSQL
+    only) are left out: the flow's shape is the same on both backends."""
     telemetered.wait_for_span("POST /agent/message/stream")
-    spans = [s for s in telemetered.spans() if f"{s.context.trace_id:032x}" == trace_id]
+    spans = [
+        s
+        for s in telemetered.spans()
+        if f"{s.context.trace_id:032x}" == trace_id and "db.system" not in (s.attributes or {})
+    ]
     by_id = {s.context.span_id: s for s in spans}
     children: dict[str, list[str]] = {}
     for span in spans:

@@ -49,7 +49,7 @@ from agent_runtime.store.records import (
     RequestRecord,
     SessionRecord,
 )
-from telemetry import AuditRecord
+from telemetry import AuditRecord, suppress_client_spans
 
 __all__ = ["PostgresStore", "redacted_url"]
 
@@ -139,7 +139,7 @@ class PostgresStore(SharedQueries, ClusterQueries, PostgresOutbox):
             open=False,
             kwargs=self._connection_kwargs(),
             configure=self._configure,
-            check=AsyncConnectionPool.check_connection,
+            check=_check_connection,
             timeout=connect_timeout_s + statement_timeout_s,
             reconnect_timeout=0,  # keep trying for as long as the database is away
         )
@@ -197,6 +197,10 @@ class PostgresStore(SharedQueries, ClusterQueries, PostgresOutbox):
                 continue
 
     async def _migrate(self) -> None:
+        with suppress_client_spans():  # start-up's statements: no request's, no trace
+            await self._migrate_once()
+
+    async def _migrate_once(self) -> None:
         async with self._migrating:
             if self._ready:
                 return
@@ -413,3 +417,10 @@ class PostgresStore(SharedQueries, ClusterQueries, PostgresOutbox):
                 await insert_audit(conn, audit)
         if not inserted:
             raise SessionNotFound.for_id(record.session_id)
+
+
+async def _check_connection(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's check of a connection it hands out (a dead one is replaced), without a
+    client span: one per store call, it would double the request's database spans."""
+    with suppress_client_spans():
+        await AsyncConnectionPool.check_connection(conn)
