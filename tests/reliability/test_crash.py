@@ -24,13 +24,19 @@ _RECORD_ID = re.compile(r'"' + re.escape(n.AUDIT_RECORD_ID) + r'":\s*"([0-9a-f]{
 # process batches for a minute, so everything it wrote is still unshipped when it is
 # killed: only the restarted process's outbox re-send can deliver those records.
 TELEMETRY = {"OTEL_LOGS_EXPORTER": "console", "AGENT_RUNTIME_AUDIT_RESEND_INTERVAL_S": "0.5"}
+# The killed process's streams held their sessions' run leases. A SQLite store is one
+# process's, so the restarted one drops them at start; on PostgreSQL another replica may
+# hold them, so they last until they expire: short here, so the late decisions find them
+# expired and resume their runs themselves ("here").
+LEASE = {"AGENT_RUNTIME_RUN_LEASE_S": "2"}
 BEFORE = {
     **TELEMETRY,
+    **LEASE,
     "OTEL_BLRP_SCHEDULE_DELAY": "60000",
     "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "4096",
     "OTEL_BLRP_MAX_QUEUE_SIZE": "8192",
 }
-AFTER = {**TELEMETRY, "OTEL_BLRP_SCHEDULE_DELAY": "50"}
+AFTER = {**TELEMETRY, **LEASE, "OTEL_BLRP_SCHEDULE_DELAY": "50"}
 
 
 async def test_kill_9_mid_load_loses_no_acknowledged_decision(
@@ -98,6 +104,12 @@ async def test_kill_9_mid_load_loses_no_acknowledged_decision(
                 )
             ).json()
             still_pending = {p["call_id"] for p in (await http.get("/v1/approvals")).json()}
+
+            async def leases_expired() -> bool | None:
+                cluster = (await http.get("/v1/metrics")).json()["cluster"]
+                return True if cluster is not None and cluster["running"] == 0 else None
+
+            await apoll(leases_expired, timeout_s=30, what="the killed process's leases expired")
             # every pending approval can still be decided after the crash
             late = {
                 call_id: await http.post(f"/v1/approvals/{call_id}", json={"decision": "APPROVE"})
