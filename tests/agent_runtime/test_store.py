@@ -5,6 +5,7 @@ restart survival; then what is particular to each."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 import uuid
@@ -558,3 +559,31 @@ async def test_cluster_counts_say_how_long_the_oldest_approval_waits_and_what_is
     counts = await store.cluster_counts(now=500.0)
     assert counts.oldest_pending_age_s == pytest.approx(200.0)  # call_2 is the oldest now
     assert counts.audit_backlog == 2
+
+
+async def test_closing_sqlite_lets_a_transaction_its_caller_left_commit(
+    sqlite_store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Shutdown cancels the audit flusher mid-write; the write's transaction runs on (so the
+    shared connection is never left inside one), and closing the store waits for it instead
+    of closing the database under it."""
+    record, late = audit_record(), audit_record()
+    writing = asyncio.create_task(sqlite_store.write_audit([record]))
+    for _ in range(1000):  # bounded: the transaction takes the store's lock as it begins
+        if sqlite_store._lock.locked():
+            break
+        await asyncio.sleep(0)
+    assert sqlite_store._lock.locked()
+    writing.cancel()
+    # a second write its caller leaves before it began: closing keeps it from starting
+    never = asyncio.create_task(sqlite_store.write_audit([late]))
+    await asyncio.sleep(0)
+    never.cancel()
+    with caplog.at_level(logging.ERROR, logger="agent_runtime.store.sqlite"):
+        await sqlite_store.close()
+        for _ in range(1000):  # bounded: let the left transactions end
+            await asyncio.sleep(0)
+    assert [r.getMessage() for r in caplog.records] == []
+    with sqlite3.connect(sqlite_store.path) as raw:
+        ids = [row[0] for row in raw.execute("SELECT record_id FROM audit_records")]
+    assert ids == [record.record_id]

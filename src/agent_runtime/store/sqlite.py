@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from agent_runtime.errors import SessionAlreadyExists, SessionNotFound
+from agent_runtime.errors import SessionAlreadyExists, SessionNotFound, StoreUnavailable
 from agent_runtime.store import _rows
 from agent_runtime.store.cluster import ClusterQueries
 from agent_runtime.store.migrations import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew
@@ -147,7 +147,10 @@ class SQLiteStore(SharedQueries, ClusterQueries, SQLiteOutbox):
             )
 
     async def close(self) -> None:
-        db, self._db = self._db, None
+        """Idempotent; a transaction still running (its caller left: ``_atomic`` finishes it
+        anyway) commits first, so closing never cuts one off."""
+        async with self._lock:
+            db, self._db = self._db, None
         if db is not None:
             await db.close()
         with self._reader_lock:
@@ -177,7 +180,9 @@ class SQLiteStore(SharedQueries, ClusterQueries, SQLiteOutbox):
 
         async def run() -> _T:
             async with self._lock:
-                db = self._conn
+                if self._db is None:  # closed before this began: nothing was started
+                    raise StoreUnavailable("the store is closed")
+                db = self._db
                 await db.execute("BEGIN IMMEDIATE")
                 try:
                     result = await work(db)
@@ -341,6 +346,7 @@ class SQLiteStore(SharedQueries, ClusterQueries, SQLiteOutbox):
 
 
 def _log_unretrieved(task: asyncio.Task[Any]) -> None:
-    """A transaction whose caller left before it ended and then failed: say so."""
-    if not task.cancelled() and task.exception() is not None:
+    """A transaction whose caller left before it ended and then failed: say so (not one the
+    store's closing kept from starting: its caller owns the retry, as after any outage)."""
+    if not task.cancelled() and not isinstance(task.exception(), (StoreUnavailable, type(None))):
         _log.error("a store transaction failed after its caller left", exc_info=task.exception())
