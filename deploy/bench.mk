@@ -1,4 +1,4 @@
-# `make bench`: every benchmark of bench/ (<= 10 minutes on 2 cores), ending with one
+# `make bench`: every benchmark of bench/ (about 14 minutes on 2 cores), ending with one
 # `bench: ...` line; `make bench-quick`: the CI-sized run that only checks they run;
 # `make bench-profile`: where one agent run's CPU goes (cProfile), telemetry on and off.
 BENCH_ARGS ?=
