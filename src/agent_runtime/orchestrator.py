@@ -34,11 +34,11 @@ from agent_runtime.hitl import (
     ResumedElsewhere,
     waiting_span,
 )
-from agent_runtime.llm import ModelError, ToolCall
+from agent_runtime.llm import ToolCall
 from agent_runtime.llm.stream import ContextWindow, LLMStreamService
 from agent_runtime.sessions import RunLease, SessionManager
 from agent_runtime.store import ApprovalRecord
-from agent_runtime.stream_events import StreamEvent
+from agent_runtime.stream_events import StreamEvent, error_event
 from agent_runtime.toolrunner import ToolRunner
 from agent_runtime.transcript import to_chat_messages, tool_call_dicts, unanswered_calls
 from telemetry import EventSink, RequestTrace, SpanFactory, SpanRef
@@ -194,43 +194,34 @@ class MultiAgentOrchestrator:
     async def _message_events(
         self, lease: RunLease, session_id: str, message: str, agent: str | None
     ) -> AsyncGenerator[StreamEvent, None]:
-        started = time.monotonic()
         request = RequestTrace(self._spans, session_id)
         state = RunState(request, session_id, agent or self._router, self._window())
-        outcome: str = n.OUTCOME_DISCONNECTED
-        error: BaseException | None = None
-        try:
-            yield StreamEvent(
-                "meta", {"correlation_id": request.correlation_id, "session_id": session_id}
-            )
-            session = await self._sessions.get(session_id)
-            state.transcript = await self._sessions.messages(session_id)
-            await self._loop.append(state, "user", message)
-            if agent is not None:
-                yield await self._loop.switch(
-                    state,
-                    from_agent=session.agent or self._router,
-                    to_agent=agent,
-                    trigger="user",
-                    reason="the user chose the agent",
-                    confidence=1.0,
-                )
-            else:
-                async for event in self._route(state):
-                    yield event
-            async for event in self._loop.run(state):
+        meta = {"correlation_id": request.correlation_id, "session_id": session_id}
+        body = self._message_body(state, message, agent)
+        async with contextlib.aclosing(self._framed(state, lease, meta, body)) as events:
+            async for event in events:  # closed with this stream: its finaliser runs now
                 yield event
-            outcome = state.outcome
-            await self._keep_agent(state)  # a store that fails here fails the stream
-        except ApprovalsClosed as exc:
-            outcome = _closed_outcome(exc)
-            yield StreamEvent("error", {"code": exc.code, "message": str(exc)})
-        except Exception as exc:  # a real failure: the spans say ERROR
-            error, outcome = exc, n.OUTCOME_ERROR
-            yield _error_event(exc)
-        finally:
-            await self._end(state, lease, outcome, error)
-        yield _done(state, started, outcome)
+
+    async def _message_body(
+        self, state: RunState, message: str, agent: str | None
+    ) -> AsyncGenerator[StreamEvent, None]:
+        session = await self._sessions.get(state.session_id)
+        state.transcript = await self._sessions.messages(state.session_id)
+        await self._loop.append(state, "user", message)
+        if agent is not None:
+            yield await self._loop.switch(
+                state,
+                from_agent=session.agent or self._router,
+                to_agent=agent,
+                trigger="user",
+                reason="the user chose the agent",
+                confidence=1.0,
+            )
+        else:
+            async for event in self._route(state):
+                yield event
+        async for event in self._loop.run(state):
+            yield event
 
     async def _resumed_events(
         self,
@@ -240,34 +231,54 @@ class MultiAgentOrchestrator:
         *,
         request: RequestTrace | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
-        started = time.monotonic()
         if request is None:
             request = RequestTrace(self._spans, record.session_id, links=[waiting_span(record)])
         state = RunState(request, record.session_id, record.agent, self._window())
+        meta = {
+            "correlation_id": request.correlation_id,
+            "session_id": record.session_id,
+            "call_id": record.call_id,
+            "resumed": "here",
+        }
+        body = self._resumed_body(state, record, resolution)
+        async with contextlib.aclosing(self._framed(state, lease, meta, body)) as events:
+            async for event in events:
+                yield event
+
+    async def _resumed_body(
+        self, state: RunState, record: ApprovalRecord, resolution: Resolution
+    ) -> AsyncGenerator[StreamEvent, None]:
+        state.transcript = await self._sessions.messages(record.session_id)
+        pending = await self._pending_calls(state, record, resolution)
+        async for event in self._loop.run(state, pending):
+            yield event
+
+    async def _framed(
+        self,
+        state: RunState,
+        lease: RunLease,
+        meta: dict[str, str],
+        body: AsyncGenerator[StreamEvent, None],
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Every stream's frame, a new message's or a resumed run's: ``meta`` first, the
+        body's events, a failure as an ``error`` event, the one finaliser on every path
+        (the client gone included), ``done`` last."""
+        started = time.monotonic()
         outcome: str = n.OUTCOME_DISCONNECTED
         error: BaseException | None = None
         try:
-            yield StreamEvent(
-                "meta",
-                {
-                    "correlation_id": request.correlation_id,
-                    "session_id": record.session_id,
-                    "call_id": record.call_id,
-                    "resumed": "here",
-                },
-            )
-            state.transcript = await self._sessions.messages(record.session_id)
-            pending = await self._pending_calls(state, record, resolution)
-            async for event in self._loop.run(state, pending):
-                yield event
+            yield StreamEvent("meta", meta)
+            async with contextlib.aclosing(body):
+                async for event in body:
+                    yield event
             outcome = state.outcome
-            await self._keep_agent(state)
+            await self._keep_agent(state)  # a store that fails here fails the stream
         except ApprovalsClosed as exc:
             outcome = _closed_outcome(exc)
             yield StreamEvent("error", {"code": exc.code, "message": str(exc)})
-        except Exception as exc:
+        except Exception as exc:  # a real failure: the spans say ERROR
             error, outcome = exc, n.OUTCOME_ERROR
-            yield _error_event(exc)
+            yield error_event(exc)
         finally:
             await self._end(state, lease, outcome, error)
         yield _done(state, started, outcome)
@@ -388,17 +399,3 @@ def _finished(task: asyncio.Task[None]) -> None:
     """A finaliser whose stream was cancelled has nobody to raise to: its failure is logged."""
     if not task.cancelled() and task.exception() is not None:
         _log.error("a request's finaliser failed", exc_info=task.exception())
-
-
-def _error_event(exc: BaseException) -> StreamEvent:
-    """The stream's ``error`` event: a store that stopped answering says so (the client may
-    retry, as after a 503); anything else is the agent's failure, details in the trace."""
-    if isinstance(exc, StoreUnavailable):
-        return StreamEvent("error", {"code": exc.code, "message": exc.message})
-    return StreamEvent("error", {"code": "agent_error", "message": _public_message(exc)})
-
-
-def _public_message(exc: BaseException) -> str:
-    if isinstance(exc, ModelError):
-        return "the model provider failed mid-stream"
-    return "the agent failed; see the trace for details"
