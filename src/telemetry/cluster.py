@@ -67,40 +67,40 @@ class ClusterGauges:
     def attach(self, meter: Meter) -> None:
         """Register the gauges on ``meter``. Again on the same meter changes nothing: a
         meter keeps the instruments (and callbacks) registered first under a name."""
-        meter.create_observable_gauge(
-            n.METRIC_SESSIONS_ACTIVE,
-            callbacks=[self._callback(lambda s: s.sessions)],
-            unit="{session}",
-            description="Sessions not deleted, in the whole deployment (read from the store)",
+        gauges: tuple[tuple[str, Callable[[ClusterSnapshot], float], str, str], ...] = (
+            (n.METRIC_SESSIONS_ACTIVE, lambda s: s.sessions, "{session}", "Sessions not deleted"),
+            (
+                n.METRIC_SESSIONS_RUNNING,
+                lambda s: s.running,
+                "{session}",
+                "Sessions with a run in progress or waiting for a human (run lease alive)",
+            ),
+            (
+                n.METRIC_APPROVALS_PENDING,
+                lambda s: s.pending,
+                "{approval}",
+                "Approvals waiting for a human decision",
+            ),
+            (
+                n.METRIC_APPROVALS_OLDEST_PENDING_AGE,
+                self._oldest_age,
+                "s",
+                "How long the oldest pending approval has waited (0 when none waits)",
+            ),
+            (
+                n.METRIC_AUDIT_OUTBOX_BACKLOG,
+                lambda s: s.audit_backlog,
+                "{record}",
+                "Audit records the Collector has not acknowledged yet",
+            ),
         )
-        meter.create_observable_gauge(
-            n.METRIC_SESSIONS_RUNNING,
-            callbacks=[self._callback(lambda s: s.running)],
-            unit="{session}",
-            description="Sessions with a run in progress or waiting for a human (run lease "
-            "alive), in the whole deployment (read from the store)",
-        )
-        meter.create_observable_gauge(
-            n.METRIC_APPROVALS_PENDING,
-            callbacks=[self._callback(lambda s: s.pending)],
-            unit="{approval}",
-            description="Approvals waiting for a human decision, in the whole deployment "
-            "(read from the store)",
-        )
-        meter.create_observable_gauge(
-            n.METRIC_APPROVALS_OLDEST_PENDING_AGE,
-            callbacks=[self._callback(self._oldest_age)],
-            unit="s",
-            description="How long the oldest pending approval has waited (0 when none "
-            "waits), in the whole deployment (read from the store)",
-        )
-        meter.create_observable_gauge(
-            n.METRIC_AUDIT_OUTBOX_BACKLOG,
-            callbacks=[self._callback(lambda s: s.audit_backlog)],
-            unit="{record}",
-            description="Audit records the Collector has not acknowledged yet, in the whole "
-            "deployment (read from the store)",
-        )
+        for name, pick, unit, what in gauges:
+            meter.create_observable_gauge(
+                name,
+                callbacks=[self._callback(pick)],
+                unit=unit,
+                description=f"{what}, in the whole deployment (read from the store)",
+            )
 
     def update(
         self,
