@@ -197,13 +197,18 @@ class SQLiteStore(SharedQueries, ClusterQueries, SQLiteOutbox):
         return await asyncio.shield(task)
 
     async def _write(self, sql: str, params: Iterable[Any]) -> int:
-        """One write statement; its row count."""
-        async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
-            return cur.rowcount
+        """One write statement; its row count. One trip to the connection's thread: the
+        cursor is not closed (a second trip); it has no rows, and is freed with its last
+        reference."""
+        async with self._lock:
+            cursor = await self._conn.execute(sql, tuple(params))
+            return cursor.rowcount
 
     async def _fetch(self, sql: str, params: Iterable[Any]) -> list[aiosqlite.Row]:
-        async with self._lock, self._conn.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+        """Every row of one query, in one trip to the connection's thread (a cursor's
+        execute, fetch and close would be three)."""
+        async with self._lock:
+            return list(await self._conn.execute_fetchall(sql, tuple(params)))
 
     # --- sessions ---------------------------------------------------------------------
 
@@ -235,12 +240,10 @@ class SQLiteStore(SharedQueries, ClusterQueries, SQLiteOutbox):
     # --- the transcript -----------------------------------------------------------------
 
     async def append_message(self, record: MessageRecord) -> MessageRecord:
-        async with (
-            self._lock,
-            self._conn.execute(
+        async with self._lock:  # one trip, as in ``_write``
+            cur = await self._conn.execute(
                 _INSERT_MESSAGE, (*_rows.message_values(record), record.session_id)
-            ) as cur,
-        ):
+            )
             if cur.rowcount == 0:
                 raise SessionNotFound.for_id(record.session_id)
             seq = cur.lastrowid or 0
