@@ -95,11 +95,15 @@ def trace_problems(trace: list[dict[str, Any]]) -> list[str]:
 
 
 def whole_trace(services: list[ServiceProcess], trace_id: str) -> list[dict[str, Any]]:
-    """The trace once its request span was exported (bounded wait)."""
+    """The trace once its request span and its root were exported (bounded wait): the
+    root, the HTTP server span, ends after the response's last byte, so it can reach the
+    exporter one batch after ``agent.request``."""
 
     def complete() -> list[dict[str, Any]] | None:
         trace = trace_of(services, trace_id)
-        return trace if any(s["name"] == "agent.request" for s in trace) else None
+        request = any(s["name"] == "agent.request" for s in trace)
+        root = any(s["parent_id"] is None for s in trace)
+        return trace if request and root else None
 
     found: list[dict[str, Any]] = poll(complete, timeout_s=20, what=f"trace {trace_id}")
     return found
