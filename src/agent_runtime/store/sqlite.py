@@ -196,13 +196,16 @@ class SQLiteStore(SharedQueries, ClusterQueries, SQLiteOutbox):
         task.add_done_callback(_log_unretrieved)
         return await asyncio.shield(task)
 
-    async def _write(self, sql: str, params: Iterable[Any]) -> int:
-        """One write statement; its row count. One trip to the connection's thread: the
-        cursor is not closed (a second trip); it has no rows, and is freed with its last
-        reference."""
+    async def _execute(self, sql: str, params: Iterable[Any]) -> aiosqlite.Cursor:
+        """One write statement, in one trip to the connection's thread: its cursor (row
+        count, last row id) is not closed (a second trip); it has no rows, and is freed
+        with its last reference."""
         async with self._lock:
-            cursor = await self._conn.execute(sql, tuple(params))
-            return cursor.rowcount
+            return await self._conn.execute(sql, tuple(params))
+
+    async def _write(self, sql: str, params: Iterable[Any]) -> int:
+        """One write statement; its row count."""
+        return (await self._execute(sql, params)).rowcount
 
     async def _fetch(self, sql: str, params: Iterable[Any]) -> list[aiosqlite.Row]:
         """Every row of one query, in one trip to the connection's thread (a cursor's
@@ -240,14 +243,12 @@ class SQLiteStore(SharedQueries, ClusterQueries, SQLiteOutbox):
     # --- the transcript -----------------------------------------------------------------
 
     async def append_message(self, record: MessageRecord) -> MessageRecord:
-        async with self._lock:  # one trip, as in ``_write``
-            cur = await self._conn.execute(
-                _INSERT_MESSAGE, (*_rows.message_values(record), record.session_id)
-            )
-            if cur.rowcount == 0:
-                raise SessionNotFound.for_id(record.session_id)
-            seq = cur.lastrowid or 0
-        return replace(record, seq=seq)
+        cur = await self._execute(
+            _INSERT_MESSAGE, (*_rows.message_values(record), record.session_id)
+        )
+        if cur.rowcount == 0:
+            raise SessionNotFound.for_id(record.session_id)
+        return replace(record, seq=cur.lastrowid or 0)
 
     async def list_messages(
         self, session_id: str, *, offset: int = 0, limit: int | None = None
